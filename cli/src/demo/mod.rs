@@ -1,0 +1,166 @@
+//! `wbpf demo`: gateway, probe and the memory-pool workload together, scored against the
+//! workload's ground truth.
+//!
+//! Everything runs for real on this machine: the gateway in this process on ephemeral
+//! loopback ports with RocksDB in a temporary directory, the probe's eBPF programs in the
+//! kernel, and the three workload services as child processes sharing a pool under /dev/shm.
+
+mod report;
+mod score;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tracing::info;
+use wbpf_config::{
+    ContextConfig, DetectorConfig, FileExporterConfig, FunctionLatencyConfig, GatewayConfig,
+    ProbeConfig,
+};
+use wbpf_demo::WorkloadOptions;
+use wbpf_gateway::Gateway;
+use wbpf_probe::Probe;
+
+/// Options of `wbpf demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// How long the workload sends requests.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Requests per second offered by the frontend.
+    #[arg(long, default_value_t = 200)]
+    rate: u32,
+    /// Fraction of requests that hit an injected far-memory stall.
+    #[arg(long, default_value_t = 0.01)]
+    fault_rate: f64,
+    /// Length of an injected stall.
+    #[arg(long, default_value = "30ms", value_parser = humantime::parse_duration)]
+    stall: Duration,
+    /// The probe's threshold on the pool access function.
+    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
+    threshold: Duration,
+    /// How long untriggered traces stay buffered.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    retention: Duration,
+    /// Seed of the workload's fault injection.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Keep the RocksDB directory, export file and ground truth here instead of a temp dir.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// The workload binary; by default `wbpf-workload` next to this executable.
+    #[arg(long)]
+    workload_bin: Option<PathBuf>,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let temp = tempfile::Builder::new().prefix("wbpf-demo-").tempdir()?;
+    let dir = match &args.output_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.clone()
+        }
+        None => temp.path().to_owned(),
+    };
+    let workload_bin = match &args.workload_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?.with_file_name("wbpf-workload"),
+    };
+    anyhow::ensure!(
+        workload_bin.exists(),
+        "workload binary {} not found; build it with `cargo build --release -p wbpf-demo`",
+        workload_bin.display()
+    );
+    let export_path = dir.join("exported.jsonl");
+    let _ = std::fs::remove_file(&export_path);
+
+    let gateway = Gateway::start(&gateway_config(&args, &dir, &export_path))
+        .await
+        .context("starting the gateway")?;
+    let probe = Probe::start(&probe_config(&args, &workload_bin, &gateway))
+        .await
+        .context("starting the probe (the demo needs root and eBPF)")?;
+
+    let options = WorkloadOptions {
+        workload_bin,
+        pool_path: PathBuf::from(format!("/dev/shm/wbpf-pool-{}", std::process::id())),
+        otlp_http_endpoint: format!("http://{}", gateway.http_addr()),
+        rate: args.rate,
+        duration: args.duration,
+        fault_rate: args.fault_rate,
+        stall: args.stall,
+        ground_truth: dir.join("ground-truth.jsonl"),
+        stats: dir.join("workload-stats.json"),
+        base_port: 0,
+        seed: args.seed,
+    };
+    let started = Instant::now();
+    let (workload_stats, truth) = tokio::task::spawn_blocking(move || {
+        let mut workload = wbpf_demo::spawn(&options)?;
+        let stats = workload.wait_frontend()?;
+        workload.stop()?;
+        let _ = std::fs::remove_file(&options.pool_path);
+        let truth = wbpf_demo::read_ground_truth(&options.ground_truth)?;
+        Ok::<_, anyhow::Error>((stats, truth))
+    })
+    .await??;
+    let elapsed = started.elapsed();
+
+    // Triggers of the last requests are still in the probe's ring buffer or export batch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let probe_stats = probe.shutdown().await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let gateway_stats = gateway.shutdown().await?;
+    info!(?probe_stats, "probe stopped");
+
+    let exported = score::read_export(&export_path)?;
+    let summary = report::Summary::new(
+        &workload_stats,
+        &truth,
+        &exported,
+        &gateway_stats,
+        &probe_stats,
+        elapsed,
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        summary.print();
+        if args.output_dir.is_some() {
+            println!("\nfiles kept in {}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn gateway_config(args: &DemoArgs, dir: &std::path::Path, export: &std::path::Path) -> GatewayConfig {
+    let mut config = GatewayConfig::default();
+    config.receivers.grpc = "127.0.0.1:0".parse().expect("a literal socket address");
+    config.receivers.http = "127.0.0.1:0".parse().expect("a literal socket address");
+    config.storage.path = dir.join("rocksdb");
+    config.storage.retention = args.retention;
+    config.exporters.file = Some(FileExporterConfig {
+        path: export.to_owned(),
+    });
+    config
+}
+
+fn probe_config(args: &DemoArgs, workload_bin: &std::path::Path, gateway: &Gateway) -> ProbeConfig {
+    ProbeConfig {
+        gateway: format!("http://{}", gateway.grpc_addr()),
+        context: Some(ContextConfig {
+            binary: workload_bin.to_owned(),
+            symbol: "wbpf_trace_context".to_owned(),
+        }),
+        detectors: vec![DetectorConfig::FunctionLatency(FunctionLatencyConfig {
+            name: Some("pool_access".to_owned()),
+            binary: workload_bin.to_owned(),
+            symbol: "wbpf_pool_access".to_owned(),
+            threshold: args.threshold,
+            pid: None,
+        })],
+    }
+}

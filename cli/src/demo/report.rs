@@ -1,0 +1,120 @@
+//! The demo's summary: what was offered, what was kept, and how well it matched the truth.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use wbpf_demo::{GroundTruthEntry, WorkloadStats};
+use wbpf_gateway::GatewayStats;
+use wbpf_probe::ProbeStats;
+
+use super::score::ExportedTrace;
+
+/// Printed as a table, or as JSON with `--json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub duration_s: f64,
+    pub requests: u64,
+    pub request_errors: u64,
+    pub traces_received: u64,
+    pub spans_received: u64,
+    pub bytes_received: u64,
+    pub ingest_spans_per_s: f64,
+    pub probe_events: u64,
+    pub probe_events_lost: u64,
+    pub triggers: u64,
+    pub traces_exported: u64,
+    pub spans_exported: u64,
+    pub bytes_exported: u64,
+    pub bytes_exported_ratio: f64,
+    pub traces_expired: u64,
+    pub injected_edge_cases: u64,
+    /// Injected traces whose every span reached the exporter.
+    pub edge_cases_exported: u64,
+    pub recall: f64,
+    pub precision: f64,
+}
+
+impl Summary {
+    pub fn new(
+        workload: &WorkloadStats,
+        truth: &[GroundTruthEntry],
+        exported: &HashMap<String, ExportedTrace>,
+        gateway: &GatewayStats,
+        probe: &ProbeStats,
+        elapsed: Duration,
+    ) -> Self {
+        let complete = truth
+            .iter()
+            .filter(|t| {
+                exported
+                    .get(&t.trace_id.to_ascii_lowercase())
+                    .is_some_and(|e| e.spans >= u64::from(t.spans))
+            })
+            .count() as u64;
+        let kept_injected = truth
+            .iter()
+            .filter(|t| exported.contains_key(&t.trace_id.to_ascii_lowercase()))
+            .count() as u64;
+        let injected = truth.len() as u64;
+        let traces_exported = exported.len() as u64;
+
+        Self {
+            duration_s: elapsed.as_secs_f64(),
+            requests: workload.requests,
+            request_errors: workload.errors,
+            traces_received: gateway.traces_received,
+            spans_received: gateway.spans_received,
+            bytes_received: gateway.bytes_received,
+            ingest_spans_per_s: gateway.spans_received as f64 / elapsed.as_secs_f64().max(1e-9),
+            probe_events: probe.events_seen,
+            probe_events_lost: probe.events_lost,
+            triggers: gateway.triggers,
+            traces_exported,
+            spans_exported: gateway.spans_exported,
+            bytes_exported: gateway.bytes_exported,
+            bytes_exported_ratio: ratio(gateway.bytes_exported, gateway.bytes_received),
+            traces_expired: gateway.traces_expired,
+            injected_edge_cases: injected,
+            edge_cases_exported: complete,
+            recall: ratio(complete, injected),
+            precision: ratio(kept_injected, traces_exported),
+        }
+    }
+
+    pub fn print(&self) {
+        println!("wBPF demo — triggered sampling on the emulated memory pool");
+        println!();
+        let rows: [(&str, String); 17] = [
+            ("run time", format!("{:.1} s", self.duration_s)),
+            ("requests", format!("{} ({} errors)", self.requests, self.request_errors)),
+            ("traces received", self.traces_received.to_string()),
+            ("spans received", self.spans_received.to_string()),
+            ("gateway ingest rate", format!("{:.0} spans/s", self.ingest_spans_per_s)),
+            ("probe events", format!("{} ({} lost)", self.probe_events, self.probe_events_lost)),
+            ("triggers", self.triggers.to_string()),
+            ("traces exported", self.traces_exported.to_string()),
+            ("spans exported", self.spans_exported.to_string()),
+            ("traces expired unsampled", self.traces_expired.to_string()),
+            ("bytes received", self.bytes_received.to_string()),
+            ("bytes exported", self.bytes_exported.to_string()),
+            ("exported / received", format!("{:.2} %", self.bytes_exported_ratio * 100.0)),
+            ("injected edge cases", self.injected_edge_cases.to_string()),
+            ("edge cases exported whole", self.edge_cases_exported.to_string()),
+            ("recall", format!("{:.3}", self.recall)),
+            ("precision", format!("{:.3}", self.precision)),
+        ];
+        for (name, value) in rows {
+            println!("  {name:<28} {value}");
+        }
+    }
+}
+
+/// `a / b`, or 1.0 when there was nothing to find (nothing missed, nothing wrong).
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        1.0
+    } else {
+        a as f64 / b as f64
+    }
+}

@@ -1,0 +1,77 @@
+//! `wbpf`: the gateway, the node probe, the demo and config validation in one binary.
+
+mod demo;
+mod gateway;
+mod probe;
+mod signals;
+mod validate;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "wbpf", version, about = "Tail-sampling gateway fed by eBPF edge triggers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive OTLP, buffer every span per trace, release triggered traces.
+    Gateway {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run the eBPF detectors and send trigger spans to the gateway (needs root).
+    Probe {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run gateway, probe and the memory-pool workload together and score the result.
+    Demo(demo::DemoArgs),
+    /// Run the demo's three workload services until stopped.
+    Workload(workload::WorkloadArgs),
+    /// Check a config file; prints every problem with file, line and key.
+    Validate { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Demo(_)));
+
+    let result = match cli.command {
+        Command::Gateway { config } => runtime().and_then(|rt| rt.block_on(gateway::run(config))),
+        Command::Probe { config } => runtime().and_then(|rt| rt.block_on(probe::run(config))),
+        Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
+        Command::Workload(args) => runtime().and_then(|rt| rt.block_on(workload::run(args))),
+        Command::Validate { file } => validate::run(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("wbpf: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default level (warn for the demo, info else).
+fn init_tracing(quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,122 @@
+//! The gateway's sections: receivers, storage, sampling and exporters.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where the gateway listens for OTLP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiversConfig {
+    /// OTLP/gRPC `TraceService/Export`.
+    pub grpc: SocketAddr,
+    /// OTLP/HTTP `POST /v1/traces`, protobuf or JSON.
+    pub http: SocketAddr,
+    /// Largest accepted request body after decompression, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl Default for ReceiversConfig {
+    fn default() -> Self {
+        Self {
+            grpc: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            http: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            max_request_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The on-disk span buffer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// RocksDB directory; created if missing.
+    pub path: PathBuf,
+    /// How long an untriggered trace is kept, counted from its first span.
+    #[serde(with = "crate::duration")]
+    pub retention: Duration,
+    /// fsync the write-ahead log before acknowledging (survives power loss, not only crashes).
+    pub sync_writes: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("wbpf-data"),
+            retention: Duration::from_secs(600),
+            sync_writes: false,
+        }
+    }
+}
+
+/// Which sampling mode decides what leaves the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplingMode {
+    /// Keep exactly the traces that a trigger span named.
+    #[default]
+    Triggered,
+}
+
+/// Sampling settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    pub mode: SamplingMode,
+    /// How often expired traces are swept from the buffer.
+    #[serde(with = "crate::duration")]
+    pub sweep_interval: Duration,
+    /// Number of decided trace ids remembered in memory for late spans.
+    pub decision_cache_size: u64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self {
+            mode: SamplingMode::Triggered,
+            sweep_interval: Duration::from_secs(1),
+            decision_cache_size: 100_000,
+        }
+    }
+}
+
+/// Downstream OTLP/gRPC endpoint (Jaeger, a collector).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpExporterConfig {
+    /// For example `http://127.0.0.1:4317`.
+    pub endpoint: String,
+    /// Per-call timeout.
+    #[serde(with = "crate::duration", default = "default_export_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_export_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// JSON-lines file: one OTLP/JSON `ExportTraceServiceRequest` per line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExporterConfig {
+    pub path: PathBuf,
+}
+
+/// Where released traces go. Several exporters may be set at once.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportersConfig {
+    pub otlp: Option<OtlpExporterConfig>,
+    pub file: Option<FileExporterConfig>,
+}
+
+/// Everything the gateway reads.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayConfig {
+    pub receivers: ReceiversConfig,
+    pub storage: StorageConfig,
+    pub sampling: SamplingConfig,
+    pub exporters: ExportersConfig,
+}

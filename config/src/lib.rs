@@ -1,0 +1,21 @@
+//! Configuration of the wBPF gateway and node probe.
+//!
+//! One YAML file configures both halves: `receivers`, `storage`, `sampling` and `exporters` for
+//! the gateway, `probe` for the node probe. Every struct rejects unknown keys, every error names
+//! the file, line and column, and `${env:NAME}` is replaced by the environment variable `NAME`
+//! before parsing. Defaults are chosen so that an empty file is a working local gateway.
+
+mod duration;
+mod env;
+mod error;
+mod gateway;
+mod load;
+mod probe;
+
+pub use error::ConfigError;
+pub use gateway::{
+    ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig, ReceiversConfig,
+    SamplingConfig, SamplingMode, StorageConfig,
+};
+pub use load::{load_file, parse_str, Config};
+pub use probe::{ContextConfig, DetectorConfig, FunctionLatencyConfig, ProbeConfig};

@@ -1,0 +1,162 @@
+//! Reading and validating a config file.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{
+    env, ConfigError, ExportersConfig, GatewayConfig, ProbeConfig, ReceiversConfig,
+    SamplingConfig, StorageConfig,
+};
+
+/// A whole wBPF config file.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    pub probe: Option<ProbeConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    receivers: ReceiversConfig,
+    #[serde(default)]
+    storage: StorageConfig,
+    #[serde(default)]
+    sampling: SamplingConfig,
+    #[serde(default)]
+    exporters: ExportersConfig,
+    #[serde(default)]
+    probe: Option<ProbeConfig>,
+}
+
+/// Reads, expands and validates `path`.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: name.clone(),
+        source,
+    })?;
+    parse_str(&text, &name)
+}
+
+/// Parses config text; `file` is only used in error messages.
+pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let text = env::expand(text, file)?;
+
+    let raw: RawConfig = if text.trim().is_empty() {
+        RawConfig::default()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|err| syntax_error(file, &err))?
+    };
+
+    let config = Config {
+        gateway: GatewayConfig {
+            receivers: raw.receivers,
+            storage: raw.storage,
+            sampling: raw.sampling,
+            exporters: raw.exporters,
+        },
+        probe: raw.probe,
+    };
+    validate(&config, file)?;
+    Ok(config)
+}
+
+fn syntax_error(file: &str, err: &serde_saphyr::Error) -> ConfigError {
+    let (line, column) = err
+        .location()
+        .map(|loc| (loc.line(), loc.column()))
+        .unwrap_or((0, 0));
+    let message = err.to_string();
+    let message = message.lines().next().unwrap_or_default().to_owned();
+    ConfigError::Syntax {
+        file: file.to_owned(),
+        line,
+        column,
+        message,
+    }
+}
+
+fn validate(config: &Config, file: &str) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: &str| ConfigError::Invalid {
+        file: file.to_owned(),
+        key: key.to_owned(),
+        message: message.to_owned(),
+    };
+
+    let gateway = &config.gateway;
+    if gateway.storage.retention.is_zero() {
+        return Err(invalid("storage.retention", "must be greater than zero"));
+    }
+    if gateway.sampling.sweep_interval.is_zero() {
+        return Err(invalid("sampling.sweep_interval", "must be greater than zero"));
+    }
+    if gateway.receivers.max_request_bytes == 0 {
+        return Err(invalid("receivers.max_request_bytes", "must be greater than zero"));
+    }
+    if let Some(otlp) = &gateway.exporters.otlp {
+        if !(otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://")) {
+            return Err(invalid("exporters.otlp.endpoint", "must start with http:// or https://"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_a_working_default() {
+        let config = parse_str("", "empty.yaml").unwrap();
+        assert_eq!(config.gateway.receivers.grpc.port(), 4317);
+        assert_eq!(config.gateway.storage.retention.as_secs(), 600);
+        assert!(config.probe.is_none());
+    }
+
+    #[test]
+    fn full_file_parses_durations_and_detectors() {
+        let text = r#"
+receivers:
+  grpc: 127.0.0.1:14317
+storage:
+  path: /tmp/x
+  retention: 30s
+exporters:
+  file:
+    path: out.jsonl
+probe:
+  context:
+    binary: /usr/bin/app
+  detectors:
+    - type: function_latency
+      binary: /usr/bin/app
+      symbol: pool_access
+      threshold: 500ms
+"#;
+        let config = parse_str(text, "full.yaml").unwrap();
+        assert_eq!(config.gateway.storage.retention.as_secs(), 30);
+        let probe = config.probe.unwrap();
+        assert_eq!(probe.detectors.len(), 1);
+        let crate::DetectorConfig::FunctionLatency(detector) = &probe.detectors[0];
+        assert_eq!(detector.threshold.as_millis(), 500);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "storage:\n  path: /tmp/x\n  retension: 30s\n";
+        let message = parse_str(text, "typo.yaml").unwrap_err().to_string();
+        assert!(message.starts_with("typo.yaml:3:"), "{message}");
+        assert!(message.contains("retension"), "{message}");
+    }
+
+    #[test]
+    fn bad_duration_is_explained() {
+        let message = parse_str("storage:\n  retention: soon\n", "d.yaml").unwrap_err();
+        let message = message.to_string();
+        assert!(message.contains("d.yaml:2"), "{message}");
+        assert!(message.contains("invalid duration"), "{message}");
+    }
+}

@@ -1,0 +1,46 @@
+//! The one error type of the gateway crate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    /// The span store failed.
+    #[error(transparent)]
+    Storage(#[from] wbpf_storage::StorageError),
+    /// The request is malformed; the message names what is wrong. Never retried by clients.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The request is larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A group commit failed; the requests in it were not acknowledged.
+    #[error("storing spans failed: {0}")]
+    Commit(String),
+    /// A receiver could not listen.
+    #[error("cannot listen on {addr} for {receiver}: {source}")]
+    Bind {
+        receiver: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file exporter could not open its output.
+    #[error("cannot open export file {path}: {source}")]
+    ExportFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The OTLP exporter endpoint is not a valid URI.
+    #[error("invalid OTLP exporter endpoint {endpoint:?}: {message}")]
+    ExporterEndpoint { endpoint: String, message: String },
+    /// The buffer thread is gone (the gateway is shutting down).
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    /// A background thread could not be started or panicked.
+    #[error("gateway thread {name}: {message}")]
+    Thread { name: &'static str, message: String },
+}

@@ -1,0 +1,26 @@
+//! The wBPF gateway.
+//!
+//! OTLP arrives on the receivers (gRPC and HTTP), is validated and split per trace, and handed
+//! to the buffer, a single thread that owns the RocksDB span store: it commits spans in group
+//! write batches before the request is acknowledged, releases a trace to the exporters when a
+//! trigger span for it arrives, forwards late spans of released traces at once, and deletes
+//! untriggered traces when they age out of the retention window.
+//!
+//! ```text
+//! receivers ──Ingest──▶ buffer (RocksDB) ──released traces──▶ exporters (OTLP, file)
+//! ```
+
+mod buffer;
+mod clock;
+mod error;
+mod export;
+mod receiver;
+mod split;
+mod stats;
+mod validate;
+
+pub use error::GatewayError;
+pub use stats::GatewayStats;
+
+mod gateway;
+pub use gateway::Gateway;

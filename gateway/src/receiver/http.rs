@@ -1,0 +1,235 @@
+//! OTLP/HTTP: `POST /v1/traces`, protobuf or JSON by `Content-Type`, optionally gzip-compressed.
+//!
+//! Answers in the request's content type: an `ExportTraceServiceResponse` on success, a
+//! `google.rpc.Status` naming the problem otherwise (400 for malformed input, which OTLP
+//! clients do not retry; 413 above the size limit; 503 while shutting down).
+
+use std::io::Read;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use flate2::read::GzDecoder;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::Ingestor;
+use crate::GatewayError;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+/// Binds the listener now (so address errors surface at start) and serves until `stop`.
+pub async fn serve(
+    addr: SocketAddr,
+    ingestor: Ingestor,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
+    let listener = TcpListener::bind(addr).await.map_err(|source| GatewayError::Bind {
+        receiver: "otlp/http",
+        addr,
+        source,
+    })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    info!(receiver = "otlp/http", addr = %local, "listening");
+
+    Ok((local, async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = stop.wait_for(|stopped| *stopped) => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    warn!(receiver = "otlp/http", error = %err, "accept failed");
+                    continue;
+                }
+            };
+            let ingestor = ingestor.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(ingestor.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(err) = conn.await {
+                    debug!(receiver = "otlp/http", %peer, error = %err, "connection ended");
+                }
+            });
+        }
+    }))
+}
+
+async fn handle(
+    ingestor: Ingestor,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let format = match content_type(&req) {
+        Some(format) => format,
+        None if req.uri().path() == "/v1/traces" && req.method() == Method::POST => {
+            ingestor.count_rejected();
+            let message = "unsupported Content-Type: use application/x-protobuf or \
+                           application/json";
+            return Ok(error(Format::Json, StatusCode::UNSUPPORTED_MEDIA_TYPE, message));
+        }
+        None => Format::Json,
+    };
+    if req.uri().path() != "/v1/traces" {
+        let message = format!("no such path {}: traces go to /v1/traces", req.uri().path());
+        return Ok(error(format, StatusCode::NOT_FOUND, &message));
+    }
+    if req.method() != Method::POST {
+        return Ok(error(format, StatusCode::METHOD_NOT_ALLOWED, "use POST"));
+    }
+
+    let result = match read_body(req, ingestor.max_request_bytes).await {
+        Ok(body) => match decode(&body, format) {
+            Ok(request) => ingestor.ingest(request).await,
+            Err(err) => {
+                ingestor.count_rejected();
+                Err(err)
+            }
+        },
+        Err(err) => {
+            ingestor.count_rejected();
+            Err(err)
+        }
+    };
+
+    Ok(match result {
+        Ok(()) => success(format),
+        Err(GatewayError::InvalidRequest(message)) => {
+            warn!(receiver = "otlp/http", %message, "rejected a malformed request");
+            error(format, StatusCode::BAD_REQUEST, &message)
+        }
+        Err(GatewayError::TooLarge(message)) => {
+            error(format, StatusCode::PAYLOAD_TOO_LARGE, &message)
+        }
+        Err(other) => error(format, StatusCode::SERVICE_UNAVAILABLE, &other.to_string()),
+    })
+}
+
+fn content_type(req: &Request<Incoming>) -> Option<Format> {
+    let value = req.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let mime = value.split(';').next()?.trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Some(Format::Protobuf),
+        "application/json" => Some(Format::Json),
+        _ => None,
+    }
+}
+
+/// Reads the body, inflating gzip, never holding more than `limit` bytes of either form.
+async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, GatewayError> {
+    let encoding = req
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let too_large = || GatewayError::TooLarge(format!("request body exceeds {limit} bytes"));
+
+    let body = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|err| match err.downcast::<http_body_util::LengthLimitError>() {
+            Ok(_) => too_large(),
+            Err(err) => GatewayError::InvalidRequest(format!("reading the body failed: {err}")),
+        })?
+        .to_bytes();
+
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(body.to_vec()),
+        Some("gzip") => {
+            let mut inflated = Vec::new();
+            GzDecoder::new(&body[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|err| GatewayError::InvalidRequest(format!("invalid gzip body: {err}")))?;
+            if inflated.len() > limit {
+                return Err(GatewayError::TooLarge(format!(
+                    "request body exceeds {limit} bytes after decompression"
+                )));
+            }
+            Ok(inflated)
+        }
+        Some(other) => Err(GatewayError::InvalidRequest(format!(
+            "unsupported Content-Encoding {other:?}: use gzip or none"
+        ))),
+    }
+}
+
+fn decode(body: &[u8], format: Format) -> Result<ExportTraceServiceRequest, GatewayError> {
+    match format {
+        Format::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|err| {
+            GatewayError::InvalidRequest(format!("invalid OTLP protobuf body: {err}"))
+        }),
+        Format::Json => serde_json::from_slice(body).map_err(|err| {
+            GatewayError::InvalidRequest(format!(
+                "invalid OTLP/JSON body: {err} (trace and span ids are hex strings)"
+            ))
+        }),
+    }
+}
+
+fn success(format: Format) -> Response<Full<Bytes>> {
+    let response = ExportTraceServiceResponse::default();
+    let body = match format {
+        Format::Protobuf => response.encode_to_vec(),
+        Format::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+    };
+    respond(format, StatusCode::OK, body)
+}
+
+fn error(format: Format, status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let code = match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
+        StatusCode::NOT_FOUND => 5,
+        StatusCode::PAYLOAD_TOO_LARGE => 8,
+        StatusCode::METHOD_NOT_ALLOWED => 12,
+        _ => 14,
+    };
+    let body = match format {
+        Format::Protobuf => tonic_types::Status {
+            code,
+            message: message.to_owned(),
+            details: Vec::new(),
+        }
+        .encode_to_vec(),
+        Format::Json => serde_json::json!({ "code": code, "message": message })
+            .to_string()
+            .into_bytes(),
+    };
+    let mut response = respond(format, status, body);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn respond(format: Format, status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let content_type = match format {
+        Format::Protobuf => "application/x-protobuf",
+        Format::Json => "application/json",
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
+}

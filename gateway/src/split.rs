@@ -1,0 +1,136 @@
+//! Splitting an OTLP request into one group of spans per trace.
+//!
+//! Each group keeps the resource and scope of its spans, so a trace read back from storage is
+//! a list of self-contained `ResourceSpans` that export unchanged.
+
+use std::collections::HashMap;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use prost::Message;
+use wbpf_sampler::is_trigger;
+use wbpf_storage::TraceId;
+
+/// The spans of one trace from one request.
+#[derive(Debug)]
+pub struct TraceGroup {
+    pub trace: TraceId,
+    /// Encoded `ResourceSpans` holding only this trace's spans.
+    pub blob: Vec<u8>,
+    pub spans: u64,
+    /// Whether any of the spans is a trigger.
+    pub has_trigger: bool,
+}
+
+/// Splits a validated request. Spans with ids of the wrong length were rejected earlier.
+pub fn split(request: ExportTraceServiceRequest) -> Vec<TraceGroup> {
+    let mut groups: HashMap<TraceId, (Vec<ResourceSpans>, u64, bool)> = HashMap::new();
+
+    for resource_spans in request.resource_spans {
+        for scope_spans in resource_spans.scope_spans {
+            let mut per_trace: HashMap<TraceId, Vec<_>> = HashMap::new();
+            for span in scope_spans.spans {
+                let Some(trace) = TraceId::from_slice(&span.trace_id) else {
+                    continue;
+                };
+                per_trace.entry(trace).or_default().push(span);
+            }
+            for (trace, spans) in per_trace {
+                let entry = groups.entry(trace).or_default();
+                entry.1 += spans.len() as u64;
+                entry.2 |= spans.iter().any(is_trigger);
+                entry.0.push(ResourceSpans {
+                    resource: resource_spans.resource.clone(),
+                    scope_spans: vec![ScopeSpans {
+                        scope: scope_spans.scope.clone(),
+                        spans,
+                        schema_url: scope_spans.schema_url.clone(),
+                    }],
+                    schema_url: resource_spans.schema_url.clone(),
+                });
+            }
+        }
+    }
+
+    groups
+        .into_iter()
+        .map(|(trace, (resource_spans, spans, has_trigger))| TraceGroup {
+            trace,
+            blob: merge(resource_spans).encode_to_vec(),
+            spans,
+            has_trigger,
+        })
+        .collect()
+}
+
+/// Concatenates the pieces of one trace into one `ResourceSpans` per distinct resource.
+fn merge(pieces: Vec<ResourceSpans>) -> ResourceSpansList {
+    let mut out: Vec<ResourceSpans> = Vec::new();
+    for piece in pieces {
+        match out
+            .iter_mut()
+            .find(|r| r.resource == piece.resource && r.schema_url == piece.schema_url)
+        {
+            Some(existing) => existing.scope_spans.extend(piece.scope_spans),
+            None => out.push(piece),
+        }
+    }
+    ResourceSpansList {
+        resource_spans: out,
+    }
+}
+
+/// The stored form of a trace group: an `ExportTraceServiceRequest` on the wire, so a stored
+/// blob is itself a valid OTLP message.
+pub type ResourceSpansList = ExportTraceServiceRequest;
+
+/// Decodes a stored blob back into its resource spans.
+pub fn decode_blob(blob: &[u8]) -> Result<Vec<ResourceSpans>, prost::DecodeError> {
+    ExportTraceServiceRequest::decode(blob).map(|r| r.resource_spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::Span;
+
+    use super::*;
+
+    fn span(trace: u8, id: u8) -> Span {
+        Span {
+            trace_id: vec![trace; 16],
+            span_id: vec![id; 8],
+            name: format!("s{id}"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn groups_spans_by_trace_keeping_resource_and_scope() {
+        let resource = Resource {
+            dropped_attributes_count: 7,
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(resource.clone()),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span(1, 1), span(2, 2), span(1, 3)],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+
+        let mut groups = split(request);
+        groups.sort_by_key(|g| g.trace);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].spans, 2);
+
+        let decoded = decode_blob(&groups[0].blob).unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(decoded[0].resource, Some(resource));
+        let names: Vec<_> = decoded[0].scope_spans[0].spans.iter().map(|s| &s.name).collect();
+        assert_eq!(names, ["s1", "s3"]);
+    }
+}

@@ -1,0 +1,68 @@
+//! The gateway's own counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters shared by the receivers, the buffer and the exporters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub requests_rejected: AtomicU64,
+    pub spans_received: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub traces_received: AtomicU64,
+    pub triggers: AtomicU64,
+    pub traces_released: AtomicU64,
+    pub late_spans_forwarded: AtomicU64,
+    pub traces_expired: AtomicU64,
+    pub spans_exported: AtomicU64,
+    pub bytes_exported: AtomicU64,
+    pub export_failures: AtomicU64,
+    pub traces_buffered: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> GatewayStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        GatewayStats {
+            requests: get(&self.requests),
+            requests_rejected: get(&self.requests_rejected),
+            spans_received: get(&self.spans_received),
+            bytes_received: get(&self.bytes_received),
+            traces_received: get(&self.traces_received),
+            triggers: get(&self.triggers),
+            traces_released: get(&self.traces_released),
+            late_spans_forwarded: get(&self.late_spans_forwarded),
+            traces_expired: get(&self.traces_expired),
+            spans_exported: get(&self.spans_exported),
+            bytes_exported: get(&self.bytes_exported),
+            export_failures: get(&self.export_failures),
+            traces_buffered: get(&self.traces_buffered),
+        }
+    }
+}
+
+/// A point-in-time copy of the gateway's counters.
+///
+/// Bytes are protobuf-encoded OTLP sizes, so received and exported figures compare directly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GatewayStats {
+    pub requests: u64,
+    pub requests_rejected: u64,
+    pub spans_received: u64,
+    pub bytes_received: u64,
+    /// Distinct traces seen for the first time.
+    pub traces_received: u64,
+    /// Trigger spans received.
+    pub triggers: u64,
+    pub traces_released: u64,
+    pub late_spans_forwarded: u64,
+    pub traces_expired: u64,
+    pub spans_exported: u64,
+    pub bytes_exported: u64,
+    pub export_failures: u64,
+    pub traces_buffered: u64,
+}

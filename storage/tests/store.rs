@@ -1,0 +1,88 @@
+//! The span store on a real RocksDB directory.
+
+use wbpf_storage::{Decision, SpanStore, StoreOptions, TraceId, WriteSet};
+
+fn open(dir: &tempfile::TempDir) -> SpanStore {
+    SpanStore::open(dir.path(), &StoreOptions::default()).expect("open store")
+}
+
+#[test]
+fn one_prefix_scan_reads_a_whole_trace_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = TraceId([1; 16]);
+    let b = TraceId([2; 16]);
+
+    let mut set = WriteSet::new();
+    set.put_spans(a, b"a1".to_vec());
+    set.put_spans(b, b"b1".to_vec());
+    set.new_trace(a, 10);
+    set.new_trace(b, 11);
+    store.commit(set).unwrap();
+    let mut set = WriteSet::new();
+    set.put_spans(a, b"a2".to_vec());
+    store.commit(set).unwrap();
+
+    assert_eq!(store.read_trace(a).unwrap(), vec![b"a1".to_vec(), b"a2".to_vec()]);
+    assert_eq!(store.read_trace(b).unwrap(), vec![b"b1".to_vec()]);
+}
+
+#[test]
+fn trace_ids_ending_in_ff_do_not_leak_into_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut low = [0u8; 16];
+    low[15] = 0xff;
+    let mut high = [0u8; 16];
+    high[14] = 1;
+
+    let mut set = WriteSet::new();
+    set.put_spans(TraceId(low), b"low".to_vec());
+    set.put_spans(TraceId(high), b"high".to_vec());
+    store.commit(set).unwrap();
+
+    assert_eq!(store.read_trace(TraceId(low)).unwrap(), vec![b"low".to_vec()]);
+    store.delete_trace(TraceId(low), 0).unwrap();
+    assert!(store.read_trace(TraceId(low)).unwrap().is_empty());
+    assert_eq!(store.read_trace(TraceId(high)).unwrap(), vec![b"high".to_vec()]);
+}
+
+#[test]
+fn expired_lists_oldest_first_and_delete_removes_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut set = WriteSet::new();
+    for (i, ms) in [(3u8, 300u64), (1, 100), (2, 200)] {
+        set.new_trace(TraceId([i; 16]), ms);
+        set.put_spans(TraceId([i; 16]), vec![i]);
+    }
+    store.commit(set).unwrap();
+
+    let old = store.expired(250, 10).unwrap();
+    assert_eq!(old, vec![(100, TraceId([1; 16])), (200, TraceId([2; 16]))]);
+
+    store.delete_trace(TraceId([1; 16]), 100).unwrap();
+    assert_eq!(store.expired(250, 10).unwrap(), vec![(200, TraceId([2; 16]))]);
+    assert!(store.read_trace(TraceId([1; 16])).unwrap().is_empty());
+}
+
+#[test]
+fn spans_and_decisions_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = TraceId([7; 16]);
+    {
+        let store = open(&dir);
+        let mut set = WriteSet::new();
+        set.put_spans(trace, b"span".to_vec());
+        set.new_trace(trace, 42);
+        set.decide(trace, Decision::Keep { decided_at_ms: 50 });
+        store.commit(set).unwrap();
+    }
+
+    let store = open(&dir);
+    assert_eq!(store.read_trace(trace).unwrap(), vec![b"span".to_vec()]);
+    assert_eq!(store.buffered_traces().unwrap(), vec![(42, trace)]);
+    assert_eq!(store.decision(trace).unwrap(), Some(Decision::Keep { decided_at_ms: 50 }));
+    assert_eq!(store.prune_decisions(60).unwrap(), 1);
+    assert_eq!(store.decision(trace).unwrap(), None);
+}
