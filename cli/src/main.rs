@@ -2,6 +2,7 @@
 
 mod demo;
 mod gateway;
+mod ports;
 mod probe;
 mod signals;
 mod validate;

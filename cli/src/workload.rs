@@ -40,7 +40,7 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         stall: args.stall,
         ground_truth: args.ground_truth,
         stats: std::env::temp_dir().join("wbpf-workload-stats.json"),
-        base_port: 0,
+        base_port: crate::ports::free_triple()?,
         seed: 1,
     };
     let workload = tokio::task::spawn_blocking(move || wbpf_demo::spawn(&options)).await??;

@@ -94,7 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         stall: args.stall,
         ground_truth: dir.join("ground-truth.jsonl"),
         stats: dir.join("workload-stats.json"),
-        base_port: 0,
+        base_port: crate::ports::free_triple()?,
         seed: args.seed,
     };
     let started = Instant::now();

@@ -1,0 +1,111 @@
+//! Runs the three services against a local OTLP/HTTP sink and checks what arrives.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::OtlpSink;
+use wbpf_demo::{read_ground_truth, spawn, WorkloadOptions, SPANS_PER_REQUEST};
+
+const STALL: Duration = Duration::from_millis(20);
+
+/// Three consecutive free ports, starting somewhere that depends on the process id so
+/// concurrent test runs rarely collide.
+fn free_base_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 20_000) as u16;
+    (start..start + 2000)
+        .step_by(3)
+        .find(|&base| (base..base + 3).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()))
+        .expect("three free consecutive ports")
+}
+
+/// Asks the frontend's own listener for one search with a fault, as an external client would.
+fn search_through_listener(addr: std::net::SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect to the frontend");
+    stream.write_all(b"REQ 77 1 -\n").expect("send");
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .expect("answer");
+    answer
+}
+
+#[test]
+fn three_services_export_complete_traces_and_record_faults() {
+    let sink = OtlpSink::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = WorkloadOptions {
+        workload_bin: env!("CARGO_BIN_EXE_wbpf-workload").into(),
+        pool_path: dir.path().join("pool"),
+        otlp_http_endpoint: sink.endpoint(),
+        rate: 100,
+        duration: Duration::from_secs(3),
+        fault_rate: 0.05,
+        stall: STALL,
+        ground_truth: dir.path().join("truth.jsonl"),
+        stats: dir.path().join("stats.json"),
+        base_port: free_base_port(),
+        seed: 42,
+    };
+
+    let mut workload = spawn(&opts).expect("start the workload");
+    assert_eq!(workload.pids().len(), 3);
+    let answer = search_through_listener(workload.frontend_addr());
+    assert!(
+        answer.starts_with("OK "),
+        "frontend listener answered {answer:?}"
+    );
+    let stats = workload.wait_frontend().expect("frontend finishes");
+    workload.stop().expect("index and store stop cleanly");
+
+    // 300 planned requests plus the one sent to the listener.
+    assert_eq!(stats.requests, 301, "{stats:?}");
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    assert_eq!(stats.spans_per_request, SPANS_PER_REQUEST);
+    assert!((4..=40).contains(&stats.injected), "{stats:?}");
+
+    let truth = read_ground_truth(&opts.ground_truth).expect("ground truth");
+    assert_eq!(truth.len() as u64, stats.injected);
+    assert!(truth.iter().all(|entry| entry.fault == "far_memory_stall"
+        && entry.service == "store"
+        && entry.spans == SPANS_PER_REQUEST
+        && entry.trace_id.len() == 32));
+
+    let traces = sink.traces();
+    assert!(sink.posts() > 0);
+    assert_eq!(
+        sink.spans().len() as u64,
+        stats.requests * u64::from(SPANS_PER_REQUEST)
+    );
+    assert_eq!(traces.len() as u64, stats.requests);
+    for (trace_id, spans) in &traces {
+        let mut per_service = BTreeMap::new();
+        for span in spans {
+            *per_service.entry(span.service.as_str()).or_insert(0) += 1;
+        }
+        let expected = BTreeMap::from([("frontend", 3), ("index", 3), ("store", 3)]);
+        assert_eq!(per_service, expected, "trace {trace_id}");
+    }
+
+    let injected: HashSet<&str> = truth.iter().map(|entry| entry.trace_id.as_str()).collect();
+    for (trace_id, spans) in &traces {
+        let store_read = spans
+            .iter()
+            .find(|span| span.service == "store" && span.name == "pool.read")
+            .expect("every trace has a store read");
+        if injected.contains(trace_id.as_str()) {
+            assert!(
+                store_read.duration >= STALL,
+                "injected trace {trace_id} did not stall"
+            );
+        } else {
+            assert!(
+                store_read.duration < STALL,
+                "trace {trace_id} stalled without a fault"
+            );
+        }
+    }
+}
