@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * Definitions shared by the wBPF kernel programs and mirrored by the node probe's userspace
+ * (node-probe/src/events.rs). Any change to a layout here must be made there too; the
+ * static assertions pin the sizes both sides rely on.
+ */
+#ifndef WBPF_H
+#define WBPF_H
+
+/* Detector instances per loaded object; the detector index is the uprobe attach cookie. */
+#define WBPF_MAX_DETECTORS 64
+/* Threads tracked at once in the per-thread maps (LRU: the oldest entries go first). */
+#define WBPF_MAX_THREADS 16384
+/* Ring buffer shared by all detectors, in bytes (a power of two, a multiple of the page). */
+#define WBPF_RINGBUF_BYTES (256 * 1024)
+#define WBPF_COMM_LEN 16
+
+/* Event kinds: the first detector type; later ones get their own kind and layout. */
+#define WBPF_KIND_FUNCTION_LATENCY 1
+
+/* Event flags. */
+#define WBPF_FLAG_HAS_CONTEXT 1
+
+/* Indexes of the per-CPU counter array. */
+#define WBPF_COUNTER_RINGBUF_FULL 0 /* an event was dropped: no room in the ring buffer */
+#define WBPF_COUNTER_UNMATCHED_RETURN 1 /* a return with no recorded entry (nesting, attach) */
+#define WBPF_COUNTER_COUNT 2
+
+/* The trace a thread is serving, as published through the context function. */
+struct wbpf_trace_ctx {
+	__u64 trace_id_hi; /* trace id bytes 0..8, big-endian */
+	__u64 trace_id_lo; /* trace id bytes 8..16, big-endian */
+	__u64 span_id;     /* span id bytes 0..8, big-endian */
+};
+
+/* One slow call, as written to the ring buffer. Natural alignment, no implicit padding. */
+struct wbpf_latency_event {
+	__u64 ktime_ns;     /*  0: CLOCK_MONOTONIC when the call returned */
+	__u64 duration_ns;  /*  8 */
+	__u64 threshold_ns; /* 16 */
+	__u64 trace_id_hi;  /* 24: zeros when the thread published no context */
+	__u64 trace_id_lo;  /* 32 */
+	__u64 span_id;      /* 40 */
+	__u32 pid;          /* 48: thread group id */
+	__u32 tid;          /* 52 */
+	__u32 detector;     /* 56: index into the probe's detector table */
+	__u16 kind;         /* 60: WBPF_KIND_* */
+	__u16 flags;        /* 62: WBPF_FLAG_* */
+	char comm[WBPF_COMM_LEN]; /* 64: task command name, NUL-padded */
+};
+
+_Static_assert(sizeof(struct wbpf_trace_ctx) == 24, "wbpf_trace_ctx layout changed");
+_Static_assert(sizeof(struct wbpf_latency_event) == 80, "wbpf_latency_event layout changed");
+
+#endif /* WBPF_H */

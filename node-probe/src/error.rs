@@ -1,0 +1,179 @@
+//! The crate's one error type.
+//!
+//! Every variant names what was being done (program, symbol, binary, map, gateway) and keeps
+//! the underlying error as its `source`, so `{:#}` with anyhow prints the whole chain. A
+//! permission failure anywhere in the chain adds the capabilities the probe needs.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use opentelemetry_otlp::ExporterBuildError;
+use opentelemetry_sdk::error::OTelSdkError;
+
+use crate::ProbeStats;
+
+/// Everything that can stop the probe from starting or shutting down cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("no detectors configured; add one under probe.detectors")]
+    NoDetectors,
+
+    #[error("{count} detectors configured; at most {max} are supported")]
+    TooManyDetectors { count: usize, max: usize },
+
+    #[error("detector {detector}: {reason}")]
+    InvalidDetector {
+        detector: String,
+        reason: &'static str,
+    },
+
+    #[error("kernel BTF not found at {path} (needs a kernel built with CONFIG_DEBUG_INFO_BTF)")]
+    KernelBtf {
+        path: PathBuf,
+        #[source]
+        source: aya::BtfError,
+    },
+
+    #[error("loading the eBPF object {object}{hint}")]
+    LoadObject {
+        object: &'static str,
+        hint: Hint,
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+
+    #[error("loading program {program}{hint}")]
+    LoadProgram {
+        program: &'static str,
+        hint: Hint,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+
+    #[error("attaching program {program} to {symbol} in {}{hint}", binary.display())]
+    Attach {
+        program: &'static str,
+        symbol: String,
+        binary: PathBuf,
+        hint: Hint,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+
+    /// The embedded object lacks a program or map the loader expects: a build mismatch.
+    #[error("the eBPF object has no {kind} named {name}")]
+    MissingInObject {
+        kind: &'static str,
+        name: &'static str,
+    },
+
+    #[error("using map {map}")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+
+    #[error("watching the ring buffer for events")]
+    RingBuf {
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("reading CLOCK_MONOTONIC")]
+    Clock {
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("building the OTLP/gRPC exporter for {gateway}")]
+    Exporter {
+        gateway: String,
+        #[source]
+        source: ExporterBuildError,
+    },
+
+    /// The final flush failed; `stats` are the final counters all the same.
+    #[error("flushing trigger spans to {gateway}")]
+    Flush {
+        gateway: String,
+        stats: ProbeStats,
+        #[source]
+        source: OTelSdkError,
+    },
+
+    #[error("background task {task} failed")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// What a person can do about an error, appended to its message when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    None,
+    /// The kernel refused with EPERM or EACCES.
+    Privileges,
+}
+
+impl Hint {
+    /// Looks through an error's chain for an `io::Error` that explains the failure.
+    pub(crate) fn for_error(error: &(dyn StdError + 'static)) -> Hint {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(io_error) = error.downcast_ref::<io::Error>() {
+                if matches!(io_error.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+                    return Hint::Privileges;
+                }
+            }
+            current = error.source();
+        }
+        Hint::None
+    }
+}
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hint::None => Ok(()),
+            Hint::Privileges => {
+                f.write_str(": permission denied (needs CAP_BPF and CAP_PERFMON; run as root)")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_errors_deep_in_the_chain_get_the_privileges_hint() {
+        let denied = io::Error::from_raw_os_error(libc::EPERM);
+        let wrapped = ProbeError::RingBuf { source: denied };
+        assert_eq!(Hint::for_error(&wrapped), Hint::Privileges);
+
+        let other = ProbeError::RingBuf {
+            source: io::Error::from_raw_os_error(libc::EINVAL),
+        };
+        assert_eq!(Hint::for_error(&other), Hint::None);
+    }
+
+    #[test]
+    fn load_failures_name_the_program_and_what_is_missing() {
+        let error = ProbeError::LoadProgram {
+            program: "fn_exit",
+            hint: Hint::Privileges,
+            source: Box::new(aya::programs::ProgramError::NotLoaded),
+        };
+        let expected = concat!(
+            "loading program fn_exit: permission denied ",
+            "(needs CAP_BPF and CAP_PERFMON; run as root)"
+        );
+        assert_eq!(error.to_string(), expected);
+    }
+}

@@ -1,0 +1,169 @@
+//! Events as the kernel writes them to the ring buffer, decoded without `unsafe`.
+//!
+//! The layout mirrors `struct wbpf_latency_event` in `bpf/wbpf.h` (80 bytes, native endian,
+//! naturally aligned, no implicit padding); the offsets below are that header's comments.
+
+/// The trace a thread was serving when an event fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+}
+
+/// One call to a timed symbol that took longer than its detector's threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyEvent {
+    /// CLOCK_MONOTONIC nanoseconds at the call's return.
+    pub ktime_ns: u64,
+    pub duration_ns: u64,
+    pub threshold_ns: u64,
+    /// `None` when the thread had published no (or a cleared) trace context.
+    pub trace: Option<TraceContext>,
+    pub pid: u32,
+    pub tid: u32,
+    /// Index into the probe's detector table (the uprobe attach cookie).
+    pub detector: u32,
+    /// The task's command name, lossily decoded.
+    pub comm: String,
+}
+
+/// Why a ring-buffer record could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    Truncated { len: usize },
+    UnknownKind { kind: u16 },
+}
+
+pub const EVENT_SIZE: usize = 80;
+pub const KIND_FUNCTION_LATENCY: u16 = 1;
+const FLAG_HAS_CONTEXT: u16 = 1;
+const COMM_LEN: usize = 16;
+
+impl LatencyEvent {
+    /// Decodes one record; longer records are accepted so the kernel side may grow.
+    pub fn decode(bytes: &[u8]) -> Result<LatencyEvent, DecodeError> {
+        let bytes: &[u8; EVENT_SIZE] = bytes
+            .get(..EVENT_SIZE)
+            .and_then(|prefix| prefix.try_into().ok())
+            .ok_or(DecodeError::Truncated { len: bytes.len() })?;
+
+        let kind = u16_at(bytes, 60);
+        if kind != KIND_FUNCTION_LATENCY {
+            return Err(DecodeError::UnknownKind { kind });
+        }
+
+        let flags = u16_at(bytes, 62);
+        let trace = (flags & FLAG_HAS_CONTEXT != 0).then(|| {
+            let mut trace_id = [0; 16];
+            trace_id[..8].copy_from_slice(&u64_at(bytes, 24).to_be_bytes());
+            trace_id[8..].copy_from_slice(&u64_at(bytes, 32).to_be_bytes());
+            TraceContext {
+                trace_id,
+                span_id: u64_at(bytes, 40).to_be_bytes(),
+            }
+        });
+
+        let comm = &bytes[64..64 + COMM_LEN];
+        let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+
+        Ok(LatencyEvent {
+            ktime_ns: u64_at(bytes, 0),
+            duration_ns: u64_at(bytes, 8),
+            threshold_ns: u64_at(bytes, 16),
+            trace,
+            pid: u32_at(bytes, 48),
+            tid: u32_at(bytes, 52),
+            detector: u32_at(bytes, 56),
+            comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+        })
+    }
+}
+
+fn u64_at(bytes: &[u8; EVENT_SIZE], offset: usize) -> u64 {
+    let field = bytes[offset..offset + 8]
+        .try_into()
+        .expect("8-byte slice of a fixed array");
+    u64::from_ne_bytes(field)
+}
+
+fn u32_at(bytes: &[u8; EVENT_SIZE], offset: usize) -> u32 {
+    let field = bytes[offset..offset + 4]
+        .try_into()
+        .expect("4-byte slice of a fixed array");
+    u32::from_ne_bytes(field)
+}
+
+fn u16_at(bytes: &[u8; EVENT_SIZE], offset: usize) -> u16 {
+    let field = bytes[offset..offset + 2]
+        .try_into()
+        .expect("2-byte slice of a fixed array");
+    u16::from_ne_bytes(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a record the way the kernel program lays it out.
+    fn record(flags: u16, comm: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(EVENT_SIZE);
+        for value in [5_000u64, 60_000_000, 20_000_000] {
+            bytes.extend_from_slice(&value.to_ne_bytes());
+        }
+        for value in [
+            0x0102_0304_0506_0708u64,
+            0x090a_0b0c_0d0e_0f10,
+            0x1112_1314_1516_1718,
+        ] {
+            bytes.extend_from_slice(&value.to_ne_bytes());
+        }
+        for value in [42u32, 43, 7] {
+            bytes.extend_from_slice(&value.to_ne_bytes());
+        }
+        bytes.extend_from_slice(&KIND_FUNCTION_LATENCY.to_ne_bytes());
+        bytes.extend_from_slice(&flags.to_ne_bytes());
+        let mut comm_field = [0u8; COMM_LEN];
+        comm_field[..comm.len()].copy_from_slice(comm);
+        bytes.extend_from_slice(&comm_field);
+        bytes
+    }
+
+    #[test]
+    fn decodes_every_field_at_the_c_offsets() {
+        let event = LatencyEvent::decode(&record(FLAG_HAS_CONTEXT, b"worker")).expect("valid");
+
+        assert_eq!(event.ktime_ns, 5_000);
+        assert_eq!(event.duration_ns, 60_000_000);
+        assert_eq!(event.threshold_ns, 20_000_000);
+        assert_eq!((event.pid, event.tid, event.detector), (42, 43, 7));
+        assert_eq!(event.comm, "worker");
+        let trace = event.trace.expect("context flag set");
+        let expected: Vec<u8> = (1..=16).collect();
+        assert_eq!(trace.trace_id.as_slice(), expected.as_slice());
+        assert_eq!(
+            trace.span_id,
+            [0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]
+        );
+    }
+
+    #[test]
+    fn no_context_flag_means_no_trace_and_a_full_comm_needs_no_nul() {
+        let event = LatencyEvent::decode(&record(0, b"sixteen-chars-xx")).expect("valid");
+        assert_eq!(event.trace, None);
+        assert_eq!(event.comm, "sixteen-chars-xx");
+    }
+
+    #[test]
+    fn short_or_foreign_records_are_rejected() {
+        assert_eq!(
+            LatencyEvent::decode(&[0; 79]),
+            Err(DecodeError::Truncated { len: 79 })
+        );
+        let mut foreign = record(0, b"x");
+        foreign[60..62].copy_from_slice(&9u16.to_ne_bytes());
+        assert_eq!(
+            LatencyEvent::decode(&foreign),
+            Err(DecodeError::UnknownKind { kind: 9 })
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! What happens to each ring-buffer record: decode, count, emit a trigger span.
+
+use std::sync::Arc;
+
+use opentelemetry_sdk::trace::SdkTracer;
+use tracing::{debug, warn};
+
+use crate::clock::KtimeClock;
+use crate::detector::Detector;
+use crate::events::LatencyEvent;
+use crate::stats::Counters;
+use crate::trigger;
+
+/// Owned by the ring-buffer reader task.
+pub struct EventHandler {
+    pub tracer: SdkTracer,
+    pub clock: KtimeClock,
+    pub detectors: Vec<Detector>,
+    pub counters: Arc<Counters>,
+    /// Undecodable records so far; only the first is logged, the total at shutdown.
+    pub undecodable: u64,
+}
+
+impl EventHandler {
+    pub fn handle(&mut self, record: &[u8]) {
+        let event = match LatencyEvent::decode(record) {
+            Ok(event) => event,
+            Err(reason) => {
+                self.undecodable += 1;
+                if self.undecodable == 1 {
+                    warn!(?reason, "skipping an undecodable ring-buffer record");
+                }
+                return;
+            }
+        };
+        Counters::add(&self.counters.events_seen, 1);
+
+        let Some(detector) = self.detectors.get(event.detector as usize) else {
+            warn!(
+                detector = event.detector,
+                "event names an unknown detector; skipped"
+            );
+            return;
+        };
+        if event.trace.is_none() {
+            Counters::add(&self.counters.triggers_without_context, 1);
+        }
+
+        debug!(
+            detector = %detector.name,
+            pid = event.pid,
+            tid = event.tid,
+            duration_ns = event.duration_ns,
+            has_context = event.trace.is_some(),
+            "function latency trigger"
+        );
+        trigger::emit(&self.tracer, self.clock, detector, &event);
+    }
+}
+
+impl Drop for EventHandler {
+    fn drop(&mut self) {
+        if self.undecodable > 0 {
+            warn!(
+                records = self.undecodable,
+                "undecodable ring-buffer records were skipped"
+            );
+        }
+    }
+}
