@@ -9,13 +9,23 @@ mod duration;
 mod env;
 mod error;
 mod gateway;
+mod head;
 mod load;
 mod probe;
+mod tail_sampling;
 
 pub use error::ConfigError;
 pub use gateway::{
     ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig, ReceiversConfig,
     SamplingConfig, SamplingMode, StorageConfig,
 };
+pub use head::HeadSamplingConfig;
 pub use load::{load_file, parse_str, Config};
 pub use probe::{ContextConfig, DetectorConfig, FunctionLatencyConfig, ProbeConfig};
+pub use tail_sampling::{
+    parse_tail_sampling_block, AndConfig, BooleanAttributeConfig, BytesLimitingConfig,
+    CompositeConfig, DecisionCacheConfig, DropConfig, LatencyConfig, NotConfig,
+    NumericAttributeConfig, OttlConditionConfig, PolicyConfig, PolicyKind, ProbabilisticConfig,
+    RateAllocationConfig, RateLimitingConfig, SpanCountConfig, StatusCodeConfig,
+    StringAttributeConfig, TailSamplingConfig, TraceStateConfig, POLICY_TYPES,
+};

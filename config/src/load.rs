@@ -5,8 +5,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::{
-    env, ConfigError, ExportersConfig, GatewayConfig, ProbeConfig, ReceiversConfig,
-    SamplingConfig, StorageConfig,
+    env, ConfigError, ExportersConfig, GatewayConfig, ProbeConfig, ReceiversConfig, SamplingConfig,
+    StorageConfig,
 };
 
 /// A whole wBPF config file.
@@ -91,14 +91,23 @@ fn validate(config: &Config, file: &str) -> Result<(), ConfigError> {
         return Err(invalid("storage.retention", "must be greater than zero"));
     }
     if gateway.sampling.sweep_interval.is_zero() {
-        return Err(invalid("sampling.sweep_interval", "must be greater than zero"));
+        return Err(invalid(
+            "sampling.sweep_interval",
+            "must be greater than zero",
+        ));
     }
     if gateway.receivers.max_request_bytes == 0 {
-        return Err(invalid("receivers.max_request_bytes", "must be greater than zero"));
+        return Err(invalid(
+            "receivers.max_request_bytes",
+            "must be greater than zero",
+        ));
     }
     if let Some(otlp) = &gateway.exporters.otlp {
         if !(otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://")) {
-            return Err(invalid("exporters.otlp.endpoint", "must start with http:// or https://"));
+            return Err(invalid(
+                "exporters.otlp.endpoint",
+                "must start with http:// or https://",
+            ));
         }
     }
     Ok(())

@@ -40,6 +40,9 @@ mod tests {
         let retention = Retention::new(Duration::from_secs(10));
         assert!(!retention.expired(1_000, 11_000));
         assert!(retention.expired(1_000, 11_001));
-        assert!(!retention.expired(5_000, 1_000), "no underflow for clocks going back");
+        assert!(
+            !retention.expired(5_000, 1_000),
+            "no underflow for clocks going back"
+        );
     }
 }

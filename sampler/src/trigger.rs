@@ -35,6 +35,7 @@ mod tests {
             attributes: vec![KeyValue {
                 key: key.to_owned(),
                 value: Some(AnyValue { value: Some(value) }),
+                ..Default::default()
             }],
             ..Span::default()
         }
@@ -42,11 +43,26 @@ mod tests {
 
     #[test]
     fn recognises_boolean_and_string_true_only() {
-        assert!(is_trigger(&span_with(TRIGGER_ATTRIBUTE, Value::BoolValue(true))));
-        assert!(is_trigger(&span_with(TRIGGER_ATTRIBUTE, Value::StringValue("TRUE".into()))));
-        assert!(!is_trigger(&span_with(TRIGGER_ATTRIBUTE, Value::BoolValue(false))));
-        assert!(!is_trigger(&span_with(TRIGGER_ATTRIBUTE, Value::IntValue(1))));
-        assert!(!is_trigger(&span_with("wbpf.triggered", Value::BoolValue(true))));
+        assert!(is_trigger(&span_with(
+            TRIGGER_ATTRIBUTE,
+            Value::BoolValue(true)
+        )));
+        assert!(is_trigger(&span_with(
+            TRIGGER_ATTRIBUTE,
+            Value::StringValue("TRUE".into())
+        )));
+        assert!(!is_trigger(&span_with(
+            TRIGGER_ATTRIBUTE,
+            Value::BoolValue(false)
+        )));
+        assert!(!is_trigger(&span_with(
+            TRIGGER_ATTRIBUTE,
+            Value::IntValue(1)
+        )));
+        assert!(!is_trigger(&span_with(
+            "wbpf.triggered",
+            Value::BoolValue(true)
+        )));
         assert!(!is_trigger(&Span::default()));
     }
 }

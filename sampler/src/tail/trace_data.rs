@@ -1,0 +1,127 @@
+//! The view of one buffered trace that tail policies evaluate.
+//!
+//! The gateway builds a [`TraceData`] per trace from what it has stored: the spans grouped by the
+//! resource they came with (policies on attributes look at span and resource attributes alike),
+//! plus the counters and arrival times the decision timing needs.
+
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+
+/// Spans of one trace that arrived with the same resource.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceBatch {
+    /// The resource's attributes (`service.name` and friends).
+    pub resource_attributes: Vec<KeyValue>,
+    /// The spans, in arrival order.
+    pub spans: Vec<Span>,
+}
+
+/// Everything known about one trace when its decision is made.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceData {
+    pub trace_id: [u8; 16],
+    /// Spans grouped by resource, in arrival order.
+    pub batches: Vec<ResourceBatch>,
+    /// Spans received so far (what `rate_limiting`, `span_count` and `composite` count).
+    pub span_count: u64,
+    /// OTLP protobuf size of the spans and their resources (what `bytes_limiting` counts).
+    pub size_bytes: u64,
+    /// When the first span arrived, in milliseconds since the Unix epoch.
+    pub first_arrival_ms: u64,
+    /// When the root span arrived, if it has.
+    pub root_arrival_ms: Option<u64>,
+}
+
+impl TraceData {
+    /// An empty trace whose first span arrives at `now_ms`.
+    pub fn new(trace_id: [u8; 16], now_ms: u64) -> Self {
+        Self {
+            trace_id,
+            first_arrival_ms: now_ms,
+            ..Self::default()
+        }
+    }
+
+    /// Adds spans that arrived together with their resource at `now_ms`, updating the counters.
+    pub fn add_batch(&mut self, resource_attributes: Vec<KeyValue>, spans: Vec<Span>, now_ms: u64) {
+        if self.root_arrival_ms.is_none() && spans.iter().any(is_root) {
+            self.root_arrival_ms = Some(now_ms);
+        }
+        self.span_count += spans.len() as u64;
+        self.size_bytes += encoded_size(&resource_attributes, &spans);
+        self.batches.push(ResourceBatch {
+            resource_attributes,
+            spans,
+        });
+    }
+
+    /// Whether a root span (one without a parent) has arrived.
+    pub fn root_received(&self) -> bool {
+        self.root_arrival_ms.is_some()
+    }
+
+    /// Every span with its resource's attributes, in arrival order.
+    pub fn spans(&self) -> impl Iterator<Item = (&[KeyValue], &Span)> {
+        self.batches.iter().flat_map(|batch| {
+            let resource = batch.resource_attributes.as_slice();
+            batch.spans.iter().map(move |span| (resource, span))
+        })
+    }
+}
+
+/// Whether `span` is a root: its parent span id is empty (`""` in JSON) or all zero bytes.
+pub fn is_root(span: &Span) -> bool {
+    span.parent_span_id.iter().all(|byte| *byte == 0)
+}
+
+/// The protobuf size these spans take in a `ResourceSpans`, framing included.
+fn encoded_size(resource_attributes: &[KeyValue], spans: &[Span]) -> u64 {
+    let framed = |len: usize| 1 + prost::length_delimiter_len(len) + len;
+    let resource = Resource {
+        attributes: resource_attributes.to_vec(),
+        ..Resource::default()
+    };
+    let spans: usize = spans.iter().map(|span| framed(span.encoded_len())).sum();
+    (framed(resource.encoded_len()) + framed(spans)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(parent: &[u8]) -> Span {
+        Span {
+            parent_span_id: parent.to_vec(),
+            name: "op".to_owned(),
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn empty_and_zero_parent_ids_are_roots() {
+        assert!(is_root(&span(b"")));
+        assert!(is_root(&span(&[0; 8])));
+        assert!(!is_root(&span(&[0, 0, 0, 0, 0, 0, 0, 1])));
+    }
+
+    #[test]
+    fn batches_update_counts_size_and_root_arrival() {
+        let mut trace = TraceData::new([1; 16], 1_000);
+        trace.add_batch(Vec::new(), vec![span(&[7; 8]), span(&[7; 8])], 1_100);
+        assert!(!trace.root_received());
+        trace.add_batch(Vec::new(), vec![span(b"")], 1_200);
+        trace.add_batch(Vec::new(), vec![span(b"")], 1_300);
+
+        assert_eq!(trace.span_count, 4);
+        assert_eq!(trace.root_arrival_ms, Some(1_200));
+        assert_eq!(trace.first_arrival_ms, 1_000);
+        let spans = 2 * span(&[7; 8]).encoded_len() + 2 * span(b"").encoded_len();
+        assert!(
+            trace.size_bytes > spans as u64,
+            "framing and resources add bytes"
+        );
+        assert_eq!(trace.spans().count(), 4);
+    }
+}
