@@ -17,9 +17,11 @@ if ((${#need_apt[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c "import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, pytest" 2>/dev/null; then
+python_modules="opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http"
+if ! python3 -c "import $python_modules, pytest, yaml" 2>/dev/null; then
     echo "setup: installing Python test dependencies"
-    python3 -m pip install -q -r "$ROOT/tests/python/requirements.txt"
+    # Debian marks its Python as externally managed (PEP 668); these are test-only packages.
+    python3 -m pip install -q --break-system-packages -r "$ROOT/tests/python/requirements.txt"
 fi
 
 # eBPF needs tracefs for uprobes and bpffs for pinning; both may be unmounted in containers.
@@ -31,4 +33,4 @@ command -v cargo >/dev/null || {
     exit 1
 }
 echo "setup: building release binaries in $CARGO_TARGET_DIR (RocksDB takes ~25 min the first time)"
-cargo build --release --workspace --manifest-path "$ROOT/Cargo.toml" --bins
+cargo build --release --workspace --all-targets --manifest-path "$ROOT/Cargo.toml"

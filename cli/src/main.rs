@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "wbpf", version, about = "Tail-sampling gateway fed by eBPF edge triggers")]
+#[command(
+    name = "wbpf",
+    version,
+    about = "Tail-sampling gateway fed by eBPF edge triggers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

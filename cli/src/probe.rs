@@ -8,9 +8,9 @@ use wbpf_probe::Probe;
 
 pub async fn run(config: PathBuf) -> anyhow::Result<()> {
     let loaded = wbpf_config::load_file(&config)?;
-    let probe_config = loaded.probe.with_context(|| {
-        format!("{}: no `probe:` section; nothing to run", config.display())
-    })?;
+    let probe_config = loaded
+        .probe
+        .with_context(|| format!("{}: no `probe:` section; nothing to run", config.display()))?;
     let probe = Probe::start(&probe_config)
         .await
         .context("starting the probe")?;

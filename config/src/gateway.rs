@@ -58,6 +58,10 @@ pub enum SamplingMode {
     /// Keep exactly the traces that a trigger span named.
     #[default]
     Triggered,
+    /// Consistent probability sampling by trace id (`sampling.head`).
+    Head,
+    /// The Collector's tail-sampling policies (`sampling.tail_sampling`).
+    Tail,
 }
 
 /// Sampling settings.
@@ -70,6 +74,10 @@ pub struct SamplingConfig {
     pub sweep_interval: Duration,
     /// Number of decided trace ids remembered in memory for late spans.
     pub decision_cache_size: u64,
+    /// Settings of head sampling.
+    pub head: Option<crate::HeadSamplingConfig>,
+    /// A `tail_sampling:` block as written for the OpenTelemetry Collector.
+    pub tail_sampling: Option<crate::TailSamplingConfig>,
 }
 
 impl Default for SamplingConfig {
@@ -78,6 +86,8 @@ impl Default for SamplingConfig {
             mode: SamplingMode::Triggered,
             sweep_interval: Duration::from_secs(1),
             decision_cache_size: 100_000,
+            head: None,
+            tail_sampling: None,
         }
     }
 }

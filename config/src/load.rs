@@ -102,6 +102,28 @@ fn validate(config: &Config, file: &str) -> Result<(), ConfigError> {
             "must be greater than zero",
         ));
     }
+    let sampling = &gateway.sampling;
+    if let Some(head) = &sampling.head {
+        head.validate(file, "sampling.head")?;
+    }
+    if let Some(tail) = &sampling.tail_sampling {
+        tail.validate(file, "sampling.tail_sampling")?;
+    }
+    match sampling.mode {
+        crate::SamplingMode::Head if sampling.head.is_none() => {
+            return Err(invalid(
+                "sampling.head",
+                "mode head needs a sampling.head block",
+            ));
+        }
+        crate::SamplingMode::Tail if sampling.tail_sampling.is_none() => {
+            return Err(invalid(
+                "sampling.tail_sampling",
+                "mode tail needs a sampling.tail_sampling block",
+            ));
+        }
+        _ => {}
+    }
     if let Some(otlp) = &gateway.exporters.otlp {
         if !(otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://")) {
             return Err(invalid(

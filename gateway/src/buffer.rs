@@ -16,11 +16,11 @@ use std::time::Duration;
 use moka::sync::Cache;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use wbpf_sampler::Retention;
 use wbpf_storage::{Decision, SpanStore, TraceId, WriteSet};
 
 use crate::clock::now_ms;
 use crate::export::ExportQueue;
+use crate::mode::{evaluate_tail, Mode};
 use crate::split::{decode_blob, TraceGroup};
 use crate::stats::Counters;
 use crate::GatewayError;
@@ -46,11 +46,11 @@ pub enum Command {
 
 pub struct Buffer {
     store: Arc<SpanStore>,
-    retention: Retention,
+    mode: Mode,
     /// Buffered, undecided traces and when each was first seen.
     buffered: HashMap<TraceId, u64>,
-    /// Recently kept traces, so late spans need no RocksDB read.
-    kept: Cache<TraceId, ()>,
+    /// Recent decisions (true: keep), so late spans need no RocksDB read.
+    decided: Cache<TraceId, bool>,
     export: ExportQueue,
     counters: Arc<Counters>,
     sweeps: u64,
@@ -60,21 +60,21 @@ impl Buffer {
     /// Loads the buffered traces from the store and releases those already decided.
     pub fn open(
         store: Arc<SpanStore>,
-        retention: Retention,
+        mode: Mode,
         decision_cache_size: u64,
         export: ExportQueue,
         counters: Arc<Counters>,
     ) -> Result<Self, GatewayError> {
-        let ttl = Duration::from_millis(retention.decision_ttl_ms().max(1));
-        let kept = Cache::builder()
+        let ttl = Duration::from_millis(mode.decision_ttl_ms().max(1));
+        let decided = Cache::builder()
             .max_capacity(decision_cache_size)
             .time_to_live(ttl)
             .build();
         let mut buffer = Self {
             store,
-            retention,
+            mode,
             buffered: HashMap::new(),
-            kept,
+            decided,
             export,
             counters,
             sweeps: 0,
@@ -84,11 +84,14 @@ impl Buffer {
         let mut pending = Vec::new();
         for (first_seen, trace) in traces {
             buffer.buffered.insert(trace, first_seen);
-            if buffer.store.decision(trace)?.is_some() {
+            if buffer.store.decision(trace)?.is_some_and(Decision::is_keep) {
                 pending.push(trace);
             }
         }
-        Counters::add(&buffer.counters.traces_buffered, buffer.buffered.len() as u64);
+        Counters::add(
+            &buffer.counters.traces_buffered,
+            buffer.buffered.len() as u64,
+        );
         info!(
             traces = buffer.buffered.len(),
             pending_releases = pending.len(),
@@ -145,6 +148,7 @@ impl Buffer {
         let now = now_ms();
         let mut set = WriteSet::new();
         let mut forward = Vec::new();
+        let mut head_kept = Vec::new();
         let mut triggered = HashSet::new();
         let mut new_traces = Vec::new();
         let mut acks = Vec::with_capacity(requests.len());
@@ -156,10 +160,33 @@ impl Buffer {
                 Counters::add(&self.counters.bytes_received, group.blob.len() as u64);
                 let trace = group.trace;
 
-                if self.is_kept(trace) {
-                    Counters::add(&self.counters.late_spans_forwarded, group.spans);
-                    forward.push(group.blob);
+                if let Mode::Head(head) = &self.mode {
+                    let decision = head.decide(&trace.0, &group.trace_state);
+                    if self.decided.get(&trace).is_none() {
+                        self.decided.insert(trace, decision.keep);
+                        Counters::add(&self.counters.traces_received, 1);
+                        let counter = match decision.keep {
+                            true => &self.counters.traces_released,
+                            false => &self.counters.traces_sampled_out,
+                        };
+                        Counters::add(counter, 1);
+                    }
+                    if decision.keep {
+                        head_kept.push((group.blob, decision.threshold));
+                    }
                     continue;
+                }
+                match self.decision(trace) {
+                    Some(true) => {
+                        Counters::add(&self.counters.late_spans_forwarded, group.spans);
+                        forward.push(group.blob);
+                        continue;
+                    }
+                    Some(false) => {
+                        Counters::add(&self.counters.late_spans_dropped, group.spans);
+                        continue;
+                    }
+                    None => {}
                 }
                 if !self.buffered.contains_key(&trace) {
                     self.buffered.insert(trace, now);
@@ -193,6 +220,9 @@ impl Buffer {
         for blob in forward {
             self.export_blob(&blob);
         }
+        for (blob, threshold) in head_kept {
+            self.export_head_sampled(&blob, threshold);
+        }
         for trace in triggered {
             Counters::add(&self.counters.triggers, 1);
             if let Err(err) = self.release(trace) {
@@ -204,18 +234,23 @@ impl Buffer {
     /// Keeps `trace`: records the decision, then releases whatever is buffered of it.
     fn trigger(&mut self, trace: TraceId) -> Result<(), GatewayError> {
         Counters::add(&self.counters.triggers, 1);
-        if self.is_kept(trace) {
+        if self.decision(trace) == Some(true) {
             return Ok(());
         }
         let mut set = WriteSet::new();
-        set.decide(trace, Decision::Keep { decided_at_ms: now_ms() });
+        set.decide(
+            trace,
+            Decision::Keep {
+                decided_at_ms: now_ms(),
+            },
+        );
         self.store.commit(set)?;
         self.release(trace)
     }
 
     /// Exports every buffered span of a trace whose keep decision is committed.
     fn release(&mut self, trace: TraceId) -> Result<(), GatewayError> {
-        self.kept.insert(trace, ());
+        self.decided.insert(trace, true);
         let Some(first_seen) = self.buffered.remove(&trace) else {
             debug!(%trace, "trigger before any span; later spans are forwarded on arrival");
             return Ok(());
@@ -234,48 +269,112 @@ impl Buffer {
     }
 
     fn sweep(&mut self) -> Result<(), GatewayError> {
-        let cutoff = self.retention.cutoff(now_ms());
-        let expired = self.store.expired(cutoff, MAX_EXPIRED_PER_SWEEP)?;
-        for (first_seen, trace) in &expired {
-            self.store.delete_trace(*trace, *first_seen)?;
+        let now = now_ms();
+        let Some(cutoff) = self.mode.due_before(now) else {
+            return Ok(());
+        };
+        let due = self.store.expired(cutoff, MAX_EXPIRED_PER_SWEEP)?;
+        let tail = matches!(self.mode, Mode::Tail { .. });
+        for (first_seen, trace) in &due {
             if self.buffered.remove(trace).is_some() {
                 self.counters
                     .traces_buffered
                     .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             }
+            if tail {
+                self.decide_tail(*trace, *first_seen, now)?;
+            } else {
+                self.store.delete_trace(*trace, *first_seen)?;
+                Counters::add(&self.counters.traces_expired, 1);
+            }
         }
-        Counters::add(&self.counters.traces_expired, expired.len() as u64);
-        if !expired.is_empty() {
-            debug!(expired = expired.len(), buffered = self.buffered.len(), "sweep");
+        if !due.is_empty() {
+            debug!(due = due.len(), buffered = self.buffered.len(), "sweep");
         }
 
         self.sweeps += 1;
         if self.sweeps % 60 == 0 {
-            let before = now_ms().saturating_sub(self.retention.decision_ttl_ms());
+            let before = now.saturating_sub(self.mode.decision_ttl_ms());
             let pruned = self.store.prune_decisions(before)?;
             debug!(pruned, "old decisions pruned");
         }
         Ok(())
     }
 
-    fn is_kept(&self, trace: TraceId) -> bool {
-        if self.kept.contains_key(&trace) {
-            return true;
+    /// Evaluates the tail policies on a trace whose `decision_wait` is over.
+    fn decide_tail(
+        &mut self,
+        trace: TraceId,
+        first_seen: u64,
+        now: u64,
+    ) -> Result<(), GatewayError> {
+        let Mode::Tail { sampler, .. } = &self.mode else {
+            return Ok(());
+        };
+        let mut resource_spans = Vec::new();
+        for blob in self.store.read_trace(trace)? {
+            match decode_blob(&blob) {
+                Ok(decoded) => resource_spans.extend(decoded),
+                Err(err) => error!(error = %err, %trace, "a stored span group does not decode"),
+            }
+        }
+        let keep = evaluate_tail(sampler, trace, first_seen, &resource_spans, now);
+
+        let mut set = WriteSet::new();
+        let decision = match keep {
+            true => Decision::Keep { decided_at_ms: now },
+            false => Decision::Drop { decided_at_ms: now },
+        };
+        set.decide(trace, decision);
+        self.store.commit(set)?;
+        self.decided.insert(trace, keep);
+        if keep {
+            self.export.push(resource_spans);
+            Counters::add(&self.counters.traces_released, 1);
+        } else {
+            Counters::add(&self.counters.traces_sampled_out, 1);
+        }
+        self.store.delete_trace(trace, first_seen)?;
+        Ok(())
+    }
+
+    /// The decision on `trace`, if one was made: `Some(true)` to keep.
+    fn decision(&self, trace: TraceId) -> Option<bool> {
+        if let Some(keep) = self.decided.get(&trace) {
+            return Some(keep);
         }
         if self.buffered.contains_key(&trace) {
             // A buffered trace is undecided: deciding releases and unbuffers it.
-            return false;
+            return None;
         }
         match self.store.decision(trace) {
-            Ok(Some(_)) => {
-                self.kept.insert(trace, ());
-                true
+            Ok(Some(decision)) => {
+                self.decided.insert(trace, decision.is_keep());
+                Some(decision.is_keep())
             }
-            Ok(None) => false,
+            Ok(None) => None,
             Err(err) => {
                 warn!(error = %err, %trace, "reading a decision failed; buffering the spans");
-                false
+                None
             }
+        }
+    }
+
+    /// Exports a head-sampled group with the sampling threshold recorded in `tracestate`.
+    fn export_head_sampled(&self, blob: &[u8], threshold: wbpf_sampler::Threshold) {
+        match decode_blob(blob) {
+            Ok(mut resource_spans) => {
+                for span in resource_spans
+                    .iter_mut()
+                    .flat_map(|r| r.scope_spans.iter_mut())
+                    .flat_map(|s| s.spans.iter_mut())
+                {
+                    span.trace_state =
+                        wbpf_sampler::head::with_threshold(&span.trace_state, threshold);
+                }
+                self.export.push(resource_spans);
+            }
+            Err(err) => error!(error = %err, "a span group does not decode; dropped"),
         }
     }
 

@@ -19,6 +19,9 @@ pub enum GatewayError {
     /// A group commit failed; the requests in it were not acknowledged.
     #[error("storing spans failed: {0}")]
     Commit(String),
+    /// The sampling configuration cannot be built into policies.
+    #[error("sampling: {0}")]
+    Sampler(String),
     /// A receiver could not listen.
     #[error("cannot listen on {addr} for {receiver}: {source}")]
     Bind {

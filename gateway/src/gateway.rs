@@ -7,10 +7,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use wbpf_config::GatewayConfig;
-use wbpf_sampler::Retention;
 use wbpf_storage::{SpanStore, StoreOptions, TraceId};
 
 use crate::buffer::{Buffer, Command};
+use crate::mode::Mode;
 use crate::receiver::{grpc, http, Ingestor};
 use crate::stats::Counters;
 use crate::{export, GatewayError, GatewayStats};
@@ -42,12 +42,12 @@ impl Gateway {
             sync_writes: config.storage.sync_writes,
         };
         let path = config.storage.path.clone();
-        let retention = Retention::new(config.storage.retention);
+        let mode = Mode::from_config(&config.sampling, &config.storage)?;
         let cache_size = config.sampling.decision_cache_size;
         let buffer_counters = Arc::clone(&counters);
         let buffer = tokio::task::spawn_blocking(move || {
             let store = Arc::new(SpanStore::open(&path, &store_options)?);
-            Buffer::open(store, retention, cache_size, export_queue, buffer_counters)
+            Buffer::open(store, mode, cache_size, export_queue, buffer_counters)
         })
         .await
         .map_err(|err| GatewayError::Thread {
@@ -73,13 +73,10 @@ impl Gateway {
         );
         let (grpc_addr, grpc_server) =
             grpc::serve(receivers.grpc, ingestor.clone(), stop_rx.clone()).await?;
-        let (http_addr, http_server) = http::serve(receivers.http, ingestor, stop_rx.clone()).await?;
+        let (http_addr, http_server) =
+            http::serve(receivers.http, ingestor, stop_rx.clone()).await?;
 
-        let sweeper = sweep_periodically(
-            commands.clone(),
-            config.sampling.sweep_interval,
-            stop_rx,
-        );
+        let sweeper = sweep_periodically(commands.clone(), config.sampling.sweep_interval, stop_rx);
         let tasks = vec![
             tokio::spawn(grpc_server),
             tokio::spawn(http_server),
@@ -171,7 +168,7 @@ async fn sweep_periodically(
                     break;
                 }
             }
-            _ = stop.wait_for(|stopped| *stopped) => break,
+            _ = crate::stop::stopped(&mut stop) => break,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! to the buffer, a single thread that owns the RocksDB span store: it commits spans in group
 //! write batches before the request is acknowledged, releases a trace to the exporters when a
 //! trigger span for it arrives, forwards late spans of released traces at once, and deletes
-//! untriggered traces when they age out of the retention window.
+//! untriggered traces when they age out of the retention window. In tail mode the same buffer
+//! holds each trace for `decision_wait` and then evaluates the Collector's policies on it; in
+//! head mode nothing is buffered and each trace is decided on arrival from its trace id.
 //!
 //! ```text
 //! receivers ──Ingest──▶ buffer (RocksDB) ──released traces──▶ exporters (OTLP, file)
@@ -14,9 +16,11 @@ mod buffer;
 mod clock;
 mod error;
 mod export;
+mod mode;
 mod receiver;
 mod split;
 mod stats;
+mod stop;
 mod validate;
 
 pub use error::GatewayError;

@@ -20,11 +20,13 @@ pub struct TraceGroup {
     pub spans: u64,
     /// Whether any of the spans is a trigger.
     pub has_trigger: bool,
+    /// The W3C `tracestate` of the first span, for head sampling.
+    pub trace_state: String,
 }
 
 /// Splits a validated request. Spans with ids of the wrong length were rejected earlier.
 pub fn split(request: ExportTraceServiceRequest) -> Vec<TraceGroup> {
-    let mut groups: HashMap<TraceId, (Vec<ResourceSpans>, u64, bool)> = HashMap::new();
+    let mut groups: HashMap<TraceId, (Vec<ResourceSpans>, u64, bool, String)> = HashMap::new();
 
     for resource_spans in request.resource_spans {
         for scope_spans in resource_spans.scope_spans {
@@ -37,6 +39,9 @@ pub fn split(request: ExportTraceServiceRequest) -> Vec<TraceGroup> {
             }
             for (trace, spans) in per_trace {
                 let entry = groups.entry(trace).or_default();
+                if let (0, Some(first)) = (entry.1, spans.first()) {
+                    entry.3 = first.trace_state.clone();
+                }
                 entry.1 += spans.len() as u64;
                 entry.2 |= spans.iter().any(is_trigger);
                 entry.0.push(ResourceSpans {
@@ -54,12 +59,15 @@ pub fn split(request: ExportTraceServiceRequest) -> Vec<TraceGroup> {
 
     groups
         .into_iter()
-        .map(|(trace, (resource_spans, spans, has_trigger))| TraceGroup {
-            trace,
-            blob: merge(resource_spans).encode_to_vec(),
-            spans,
-            has_trigger,
-        })
+        .map(
+            |(trace, (resource_spans, spans, has_trigger, trace_state))| TraceGroup {
+                trace,
+                blob: merge(resource_spans).encode_to_vec(),
+                spans,
+                has_trigger,
+                trace_state,
+            },
+        )
         .collect()
 }
 
@@ -130,7 +138,11 @@ mod tests {
         let decoded = decode_blob(&groups[0].blob).unwrap();
         assert_eq!(decoded.len(), 1);
         assert_eq!(decoded[0].resource, Some(resource));
-        let names: Vec<_> = decoded[0].scope_spans[0].spans.iter().map(|s| &s.name).collect();
+        let names: Vec<_> = decoded[0].scope_spans[0]
+            .spans
+            .iter()
+            .map(|s| &s.name)
+            .collect();
         assert_eq!(names, ["s1", "s3"]);
     }
 }

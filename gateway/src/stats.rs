@@ -18,6 +18,8 @@ pub struct Counters {
     pub bytes_exported: AtomicU64,
     pub export_failures: AtomicU64,
     pub traces_buffered: AtomicU64,
+    pub traces_sampled_out: AtomicU64,
+    pub late_spans_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -41,6 +43,8 @@ impl Counters {
             bytes_exported: get(&self.bytes_exported),
             export_failures: get(&self.export_failures),
             traces_buffered: get(&self.traces_buffered),
+            traces_sampled_out: get(&self.traces_sampled_out),
+            late_spans_dropped: get(&self.late_spans_dropped),
         }
     }
 }
@@ -65,4 +69,8 @@ pub struct GatewayStats {
     pub bytes_exported: u64,
     pub export_failures: u64,
     pub traces_buffered: u64,
+    /// Traces decided not sampled (head or tail mode).
+    pub traces_sampled_out: u64,
+    /// Spans of sampled-out traces that arrived after the decision.
+    pub late_spans_dropped: u64,
 }

@@ -71,14 +71,30 @@ mod tests {
 
     #[test]
     fn rejects_zero_short_and_bad_parent_ids_naming_the_field() {
-        let zero = Span { trace_id: vec![0; 16], ..span() };
+        let zero = Span {
+            trace_id: vec![0; 16],
+            ..span()
+        };
         let message = validate(&request(zero)).unwrap_err();
-        assert!(message.contains("spans[0].traceId: an all-zero"), "{message}");
+        assert!(
+            message.contains("spans[0].traceId: an all-zero"),
+            "{message}"
+        );
 
-        let short = Span { span_id: vec![2; 4], ..span() };
-        assert!(validate(&request(short)).unwrap_err().contains("spanId: must be 8 bytes"));
+        let short = Span {
+            span_id: vec![2; 4],
+            ..span()
+        };
+        assert!(validate(&request(short))
+            .unwrap_err()
+            .contains("spanId: must be 8 bytes"));
 
-        let parent = Span { parent_span_id: vec![0; 8], ..span() };
-        assert!(validate(&request(parent)).unwrap_err().contains("parentSpanId"));
+        let parent = Span {
+            parent_span_id: vec![0; 8],
+            ..span()
+        };
+        assert!(validate(&request(parent))
+            .unwrap_err()
+            .contains("parentSpanId"));
     }
 }

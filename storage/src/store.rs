@@ -21,22 +21,39 @@ const CF_DECISIONS: &str = "decisions";
 pub enum Decision {
     /// The trace was released; its late spans are forwarded at once.
     Keep { decided_at_ms: u64 },
+    /// The trace was sampled out; its late spans are dropped.
+    Drop { decided_at_ms: u64 },
 }
 
 impl Decision {
+    /// When the decision was made, in ms since the epoch.
+    pub fn decided_at_ms(self) -> u64 {
+        match self {
+            Decision::Keep { decided_at_ms } | Decision::Drop { decided_at_ms } => decided_at_ms,
+        }
+    }
+
+    /// Whether the trace is kept.
+    pub fn is_keep(self) -> bool {
+        matches!(self, Decision::Keep { .. })
+    }
+
     fn encode(self) -> [u8; 9] {
-        let Decision::Keep { decided_at_ms } = self;
         let mut value = [0u8; 9];
-        value[0] = 1;
-        value[1..].copy_from_slice(&decided_at_ms.to_be_bytes());
+        value[0] = if self.is_keep() { 1 } else { 2 };
+        value[1..].copy_from_slice(&self.decided_at_ms().to_be_bytes());
         value
     }
 
     fn decode(value: &[u8]) -> Result<Self, StorageError> {
         match value {
-            [1, rest @ ..] if rest.len() == 8 => {
+            [kind @ (1 | 2), rest @ ..] if rest.len() == 8 => {
                 let ms = u64::from_be_bytes(rest.try_into().expect("length checked above"));
-                Ok(Decision::Keep { decided_at_ms: ms })
+                Ok(if *kind == 1 {
+                    Decision::Keep { decided_at_ms: ms }
+                } else {
+                    Decision::Drop { decided_at_ms: ms }
+                })
             }
             _ => Err(StorageError::Corrupt {
                 what: "decision",
@@ -130,7 +147,9 @@ impl SpanStore {
             read_options.set_iterate_upper_bound(end.to_vec());
         }
         let mode = IteratorMode::From(&trace.0, Direction::Forward);
-        let iter = self.db.iterator_cf_opt(self.cf(CF_SPANS), read_options, mode);
+        let iter = self
+            .db
+            .iterator_cf_opt(self.cf(CF_SPANS), read_options, mode);
 
         let mut blobs = Vec::new();
         for item in iter {
@@ -159,7 +178,11 @@ impl SpanStore {
     }
 
     /// Buffered traces first seen before `before_ms`, oldest first, at most `limit`.
-    pub fn expired(&self, before_ms: u64, limit: usize) -> Result<Vec<(u64, TraceId)>, StorageError> {
+    pub fn expired(
+        &self,
+        before_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, TraceId)>, StorageError> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(CF_EXPIRY), IteratorMode::Start) {
             let (key, _) = item.map_err(StorageError::io("scan expiry index"))?;
@@ -196,8 +219,7 @@ impl SpanStore {
         let mut pruned = 0;
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item.map_err(StorageError::io("scan decisions"))?;
-            let Decision::Keep { decided_at_ms } = Decision::decode(&value)?;
-            if decided_at_ms < before_ms {
+            if Decision::decode(&value)?.decided_at_ms() < before_ms {
                 batch.delete_cf(cf, key);
                 pruned += 1;
             }

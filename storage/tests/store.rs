@@ -23,7 +23,10 @@ fn one_prefix_scan_reads_a_whole_trace_in_arrival_order() {
     set.put_spans(a, b"a2".to_vec());
     store.commit(set).unwrap();
 
-    assert_eq!(store.read_trace(a).unwrap(), vec![b"a1".to_vec(), b"a2".to_vec()]);
+    assert_eq!(
+        store.read_trace(a).unwrap(),
+        vec![b"a1".to_vec(), b"a2".to_vec()]
+    );
     assert_eq!(store.read_trace(b).unwrap(), vec![b"b1".to_vec()]);
 }
 
@@ -41,10 +44,16 @@ fn trace_ids_ending_in_ff_do_not_leak_into_neighbours() {
     set.put_spans(TraceId(high), b"high".to_vec());
     store.commit(set).unwrap();
 
-    assert_eq!(store.read_trace(TraceId(low)).unwrap(), vec![b"low".to_vec()]);
+    assert_eq!(
+        store.read_trace(TraceId(low)).unwrap(),
+        vec![b"low".to_vec()]
+    );
     store.delete_trace(TraceId(low), 0).unwrap();
     assert!(store.read_trace(TraceId(low)).unwrap().is_empty());
-    assert_eq!(store.read_trace(TraceId(high)).unwrap(), vec![b"high".to_vec()]);
+    assert_eq!(
+        store.read_trace(TraceId(high)).unwrap(),
+        vec![b"high".to_vec()]
+    );
 }
 
 #[test]
@@ -62,7 +71,10 @@ fn expired_lists_oldest_first_and_delete_removes_the_entry() {
     assert_eq!(old, vec![(100, TraceId([1; 16])), (200, TraceId([2; 16]))]);
 
     store.delete_trace(TraceId([1; 16]), 100).unwrap();
-    assert_eq!(store.expired(250, 10).unwrap(), vec![(200, TraceId([2; 16]))]);
+    assert_eq!(
+        store.expired(250, 10).unwrap(),
+        vec![(200, TraceId([2; 16]))]
+    );
     assert!(store.read_trace(TraceId([1; 16])).unwrap().is_empty());
 }
 
@@ -82,7 +94,10 @@ fn spans_and_decisions_survive_reopening() {
     let store = open(&dir);
     assert_eq!(store.read_trace(trace).unwrap(), vec![b"span".to_vec()]);
     assert_eq!(store.buffered_traces().unwrap(), vec![(42, trace)]);
-    assert_eq!(store.decision(trace).unwrap(), Some(Decision::Keep { decided_at_ms: 50 }));
+    assert_eq!(
+        store.decision(trace).unwrap(),
+        Some(Decision::Keep { decided_at_ms: 50 })
+    );
     assert_eq!(store.prune_decisions(60).unwrap(), 1);
     assert_eq!(store.decision(trace).unwrap(), None);
 }

@@ -131,3 +131,17 @@ def test_unsupported_content_type_is_415(gateway):
     status, _, answer = post(gateway, b"hello", "text/plain")
     assert status == 415
     assert "Content-Type" in json.loads(answer)["message"]
+
+
+def test_malformed_protobuf_over_grpc_is_invalid_argument(gateway):
+    with grpc.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw,
+        )
+        with pytest.raises(grpc.RpcError) as err:
+            export(b"\x0a\xff\xff\xff\xff\x0f", timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "invalid OTLP protobuf" in err.value.details()
+    assert gateway.alive()

@@ -136,7 +136,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gateway_config(args: &DemoArgs, dir: &std::path::Path, export: &std::path::Path) -> GatewayConfig {
+fn gateway_config(
+    args: &DemoArgs,
+    dir: &std::path::Path,
+    export: &std::path::Path,
+) -> GatewayConfig {
     let mut config = GatewayConfig::default();
     config.receivers.grpc = "127.0.0.1:0".parse().expect("a literal socket address");
     config.receivers.http = "127.0.0.1:0".parse().expect("a literal socket address");

@@ -87,20 +87,35 @@ impl Summary {
         println!();
         let rows: [(&str, String); 17] = [
             ("run time", format!("{:.1} s", self.duration_s)),
-            ("requests", format!("{} ({} errors)", self.requests, self.request_errors)),
+            (
+                "requests",
+                format!("{} ({} errors)", self.requests, self.request_errors),
+            ),
             ("traces received", self.traces_received.to_string()),
             ("spans received", self.spans_received.to_string()),
-            ("gateway ingest rate", format!("{:.0} spans/s", self.ingest_spans_per_s)),
-            ("probe events", format!("{} ({} lost)", self.probe_events, self.probe_events_lost)),
+            (
+                "gateway ingest rate",
+                format!("{:.0} spans/s", self.ingest_spans_per_s),
+            ),
+            (
+                "probe events",
+                format!("{} ({} lost)", self.probe_events, self.probe_events_lost),
+            ),
             ("triggers", self.triggers.to_string()),
             ("traces exported", self.traces_exported.to_string()),
             ("spans exported", self.spans_exported.to_string()),
             ("traces expired unsampled", self.traces_expired.to_string()),
             ("bytes received", self.bytes_received.to_string()),
             ("bytes exported", self.bytes_exported.to_string()),
-            ("exported / received", format!("{:.2} %", self.bytes_exported_ratio * 100.0)),
+            (
+                "exported / received",
+                format!("{:.2} %", self.bytes_exported_ratio * 100.0),
+            ),
             ("injected edge cases", self.injected_edge_cases.to_string()),
-            ("edge cases exported whole", self.edge_cases_exported.to_string()),
+            (
+                "edge cases exported whole",
+                self.edge_cases_exported.to_string(),
+            ),
             ("recall", format!("{:.3}", self.recall)),
             ("precision", format!("{:.3}", self.precision)),
         ];

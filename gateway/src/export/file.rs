@@ -43,7 +43,9 @@ impl FileExporter {
         };
         let writer = Arc::clone(&self.writer);
         let result = tokio::task::spawn_blocking(move || {
-            let mut writer = writer.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+            let mut writer = writer
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?;
             writer.write_all(&line)?;
             writer.write_all(b"\n")?;
             writer.flush()

@@ -2,34 +2,30 @@
 
 use std::net::SocketAddr;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
-use tracing::{info, warn};
+use tonic::Status;
+use tracing::warn;
 
+use super::grpc_service::{Export, TraceServiceRoute};
 use super::Ingestor;
 use crate::GatewayError;
 
+#[derive(Clone)]
 struct Receiver {
     ingestor: Ingestor,
 }
 
-#[tonic::async_trait]
-impl TraceService for Receiver {
+impl Export for Receiver {
     async fn export(
         &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.ingestor.ingest(request.into_inner()).await {
-            Ok(()) => Ok(Response::new(ExportTraceServiceResponse::default())),
+        request: ExportTraceServiceRequest,
+    ) -> Result<ExportTraceServiceResponse, Status> {
+        match self.ingestor.ingest(request).await {
+            Ok(()) => Ok(ExportTraceServiceResponse::default()),
             Err(err) => Err(to_status(err)),
         }
     }
@@ -52,24 +48,15 @@ pub async fn serve(
     ingestor: Ingestor,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
-    let listener = TcpListener::bind(addr).await.map_err(|source| GatewayError::Bind {
-        receiver: "otlp/grpc",
-        addr,
-        source,
-    })?;
-    let local = listener.local_addr().unwrap_or(addr);
-    info!(receiver = "otlp/grpc", addr = %local, "listening");
+    let (listener, local) = super::bind("otlp/grpc", addr).await?;
 
     let limit = ingestor.max_request_bytes;
-    let service = TraceServiceServer::new(Receiver { ingestor })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limit);
+    let service = TraceServiceRoute::new(Receiver { ingestor }, limit);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     Ok((local, async move {
         let shutdown = async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
+            crate::stop::stopped(&mut stop).await;
         };
         let result = tonic::transport::Server::builder()
             .add_service(service)

@@ -19,9 +19,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::Ingestor;
 use crate::GatewayError;
@@ -38,19 +37,13 @@ pub async fn serve(
     ingestor: Ingestor,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
-    let listener = TcpListener::bind(addr).await.map_err(|source| GatewayError::Bind {
-        receiver: "otlp/http",
-        addr,
-        source,
-    })?;
-    let local = listener.local_addr().unwrap_or(addr);
-    info!(receiver = "otlp/http", addr = %local, "listening");
+    let (listener, local) = super::bind("otlp/http", addr).await?;
 
     Ok((local, async move {
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                _ = stop.wait_for(|stopped| *stopped) => break,
+                _ = crate::stop::stopped(&mut stop) => break,
             };
             let (stream, peer) = match accepted {
                 Ok(pair) => pair,
@@ -82,7 +75,11 @@ async fn handle(
             ingestor.count_rejected();
             let message = "unsupported Content-Type: use application/x-protobuf or \
                            application/json";
-            return Ok(error(Format::Json, StatusCode::UNSUPPORTED_MEDIA_TYPE, message));
+            return Ok(error(
+                Format::Json,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                message,
+            ));
         }
         None => Format::Json,
     };
@@ -143,10 +140,12 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, Gate
     let body = Limited::new(req.into_body(), limit)
         .collect()
         .await
-        .map_err(|err| match err.downcast::<http_body_util::LengthLimitError>() {
-            Ok(_) => too_large(),
-            Err(err) => GatewayError::InvalidRequest(format!("reading the body failed: {err}")),
-        })?
+        .map_err(
+            |err| match err.downcast::<http_body_util::LengthLimitError>() {
+                Ok(_) => too_large(),
+                Err(err) => GatewayError::InvalidRequest(format!("reading the body failed: {err}")),
+            },
+        )?
         .to_bytes();
 
     match encoding.as_deref() {
@@ -213,9 +212,10 @@ fn error(format: Format, status: StatusCode, message: &str) -> Response<Full<Byt
     };
     let mut response = respond(format, status, body);
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
     }
     response
 }

@@ -1,0 +1,174 @@
+//! Head and tail modes of the gateway over real OTLP/gRPC and a real RocksDB directory.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
+use wbpf_gateway::Gateway;
+
+/// Parses `sampling` YAML as a user would write it, with test ports, paths and a file exporter.
+fn config(dir: &Path, sampling: &str) -> wbpf_config::GatewayConfig {
+    let text = format!(
+        "receivers:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nstorage:\n  path: {}\n\
+         exporters:\n  file:\n    path: {}\n{sampling}",
+        dir.join("rocksdb").display(),
+        dir.join("out.jsonl").display(),
+    );
+    wbpf_config::parse_str(&text, "test.yaml").unwrap().gateway
+}
+
+fn span(trace: [u8; 16], id: u8, error: bool, trace_state: &str) -> Span {
+    let code = if error {
+        status::StatusCode::Error
+    } else {
+        status::StatusCode::Ok
+    };
+    Span {
+        trace_id: trace.to_vec(),
+        span_id: vec![id; 8],
+        name: format!("span-{id}"),
+        trace_state: trace_state.to_owned(),
+        start_time_unix_nano: 1_700_000_000_000_000_000,
+        end_time_unix_nano: 1_700_000_000_010_000_000,
+        status: Some(Status {
+            code: code as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn send(gateway: &Gateway, spans: Vec<Span>) {
+    let mut client = TraceServiceClient::connect(format!("http://{}", gateway.grpc_addr()))
+        .await
+        .unwrap();
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    client.export(request).await.unwrap();
+}
+
+/// Exported spans per hex trace id, with their tracestate.
+fn exported(dir: &Path) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let Ok(text) = std::fs::read_to_string(dir.join("out.jsonl")) else {
+        return out;
+    };
+    for line in text.lines() {
+        let request: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
+        for span in request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            out.entry(hex::encode(&span.trace_id))
+                .or_default()
+                .push(span.trace_state.clone());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_mode_keeps_what_the_policies_sample_and_late_spans_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let sampling = "sampling:\n  mode: tail\n  sweep_interval: 100ms\n  tail_sampling:\n    \
+                    decision_wait: 1s\n    policies:\n      - name: errors\n        \
+                    type: status_code\n        status_code:\n          status_codes: [ERROR]\n";
+    let gateway = Gateway::start(&config(dir.path(), sampling)).await.unwrap();
+
+    let failed = [0x11; 16];
+    let fine = [0x22; 16];
+    send(
+        &gateway,
+        vec![span(failed, 1, false, ""), span(fine, 2, false, "")],
+    )
+    .await;
+    send(
+        &gateway,
+        vec![span(failed, 3, true, ""), span(fine, 4, false, "")],
+    )
+    .await;
+
+    let failed_hex = hex::encode(failed);
+    let mut released = false;
+    for _ in 0..100 {
+        if exported(dir.path()).get(&failed_hex).map_or(0, Vec::len) == 2 {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(released, "the trace with an ERROR span was not released");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!exported(dir.path()).contains_key(&hex::encode(fine)));
+
+    // Late spans follow the decision made for their trace.
+    send(
+        &gateway,
+        vec![span(failed, 5, false, ""), span(fine, 6, true, "")],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(exported(dir.path())[&failed_hex].len(), 3);
+    assert!(!exported(dir.path()).contains_key(&hex::encode(fine)));
+
+    let stats = gateway.shutdown().await.unwrap();
+    assert_eq!(stats.traces_released, 1);
+    assert_eq!(stats.traces_sampled_out, 1);
+    assert_eq!(stats.late_spans_forwarded, 1);
+    assert_eq!(stats.late_spans_dropped, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_mode_keeps_exactly_the_ids_above_the_threshold_and_writes_th() {
+    let dir = tempfile::tempdir().unwrap();
+    let sampling = "sampling:\n  mode: head\n  head:\n    percentage: 25\n";
+    let gateway = Gateway::start(&config(dir.path(), sampling)).await.unwrap();
+
+    // 25 %: threshold T = 0.75 * 2^56; keep iff the low 56 bits of the trace id are >= T.
+    let threshold = 3u64 << 54;
+    let mut expected = Vec::new();
+    let mut spans = Vec::new();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..400u32 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        let mut trace = [0u8; 16];
+        trace[..8].copy_from_slice(&u64::from(i + 1).to_be_bytes());
+        trace[8..].copy_from_slice(&state.to_be_bytes());
+        let randomness = state & ((1 << 56) - 1);
+        if randomness >= threshold {
+            expected.push(hex::encode(trace));
+        }
+        spans.push(span(trace, 1, false, "vendor=x"));
+    }
+    send(&gateway, spans).await;
+    let stats = gateway.shutdown().await.unwrap();
+
+    let got = exported(dir.path());
+    let mut kept: Vec<_> = got.keys().cloned().collect();
+    kept.sort();
+    expected.sort();
+    assert_eq!(kept, expected);
+    assert!(
+        (60..140).contains(&kept.len()),
+        "{} of 400 kept at 25 %",
+        kept.len()
+    );
+    for states in got.values() {
+        assert_eq!(states, &["ot=th:c,vendor=x".to_owned()]);
+    }
+    assert_eq!(stats.traces_released + stats.traces_sampled_out, 400);
+}
