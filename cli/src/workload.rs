@@ -41,6 +41,7 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         ground_truth: args.ground_truth,
         stats: std::env::temp_dir().join("wbpf-workload-stats.json"),
         base_port: crate::ports::free_triple()?,
+        log_filter: None,
         seed: 1,
     };
     let workload = tokio::task::spawn_blocking(move || wbpf_demo::spawn(&options)).await??;

@@ -34,6 +34,8 @@ pub struct WorkloadOptions {
     pub ground_truth: PathBuf,
     pub stats: PathBuf,
     pub base_port: u16,
+    /// `RUST_LOG` of the services; inherited when `None`.
+    pub log_filter: Option<String>,
     pub seed: u64,
 }
 
@@ -285,6 +287,9 @@ fn service_command(opts: &WorkloadOptions, role: &str, listen: SocketAddr) -> Co
         .arg("--stall")
         .arg(humantime::format_duration(opts.stall).to_string())
         .stdin(Stdio::null());
+    if let Some(filter) = &opts.log_filter {
+        command.env("RUST_LOG", filter);
+    }
     command
 }
 

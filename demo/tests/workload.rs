@@ -48,6 +48,7 @@ fn three_services_export_complete_traces_and_record_faults() {
         ground_truth: dir.path().join("truth.jsonl"),
         stats: dir.path().join("stats.json"),
         base_port: free_base_port(),
+        log_filter: None,
         seed: 42,
     };
 

@@ -188,8 +188,9 @@ impl Buffer {
                     }
                     None => {}
                 }
-                if !self.buffered.contains_key(&trace) {
-                    self.buffered.insert(trace, now);
+                if let std::collections::hash_map::Entry::Vacant(entry) = self.buffered.entry(trace)
+                {
+                    entry.insert(now);
                     set.new_trace(trace, now);
                     new_traces.push(trace);
                 }
@@ -293,7 +294,7 @@ impl Buffer {
         }
 
         self.sweeps += 1;
-        if self.sweeps % 60 == 0 {
+        if self.sweeps.is_multiple_of(60) {
             let before = now.saturating_sub(self.mode.decision_ttl_ms());
             let pruned = self.store.prune_decisions(before)?;
             debug!(pruned, "old decisions pruned");

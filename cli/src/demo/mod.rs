@@ -95,6 +95,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ground_truth: dir.join("ground-truth.jsonl"),
         stats: dir.join("workload-stats.json"),
         base_port: crate::ports::free_triple()?,
+        log_filter: std::env::var("RUST_LOG").ok().or(Some("warn".to_owned())),
         seed: args.seed,
     };
     let started = Instant::now();
