@@ -122,6 +122,22 @@ pub struct ExportersConfig {
     pub file: Option<FileExporterConfig>,
 }
 
+/// The admin HTTP port: `/metrics` and `POST /v1/triggers`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Loopback by default: the admin endpoints are not for the public interface.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
 /// Everything the gateway reads.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
@@ -129,4 +145,6 @@ pub struct GatewayConfig {
     pub storage: StorageConfig,
     pub sampling: SamplingConfig,
     pub exporters: ExportersConfig,
+    /// `None` turns the admin port off.
+    pub admin: Option<AdminConfig>,
 }

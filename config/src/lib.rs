@@ -16,8 +16,8 @@ mod tail_sampling;
 
 pub use error::ConfigError;
 pub use gateway::{
-    ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig, ReceiversConfig,
-    SamplingConfig, SamplingMode, StorageConfig,
+    AdminConfig, ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig,
+    ReceiversConfig, SamplingConfig, SamplingMode, StorageConfig,
 };
 pub use head::HeadSamplingConfig;
 pub use load::{load_file, parse_str, Config};

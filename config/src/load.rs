@@ -16,7 +16,7 @@ pub struct Config {
     pub probe: Option<ProbeConfig>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
@@ -27,8 +27,15 @@ struct RawConfig {
     sampling: SamplingConfig,
     #[serde(default)]
     exporters: ExportersConfig,
+    #[serde(default = "default_admin")]
+    admin: Option<crate::AdminConfig>,
     #[serde(default)]
     probe: Option<ProbeConfig>,
+}
+
+/// The admin port is on unless the file says `admin: null`.
+fn default_admin() -> Option<crate::AdminConfig> {
+    Some(crate::AdminConfig::default())
 }
 
 /// Reads, expands and validates `path`.
@@ -45,11 +52,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
     let text = env::expand(text, file)?;
 
-    let raw: RawConfig = if text.trim().is_empty() {
-        RawConfig::default()
+    // An empty document is an empty mapping: every section takes its default.
+    let text = if text.trim().is_empty() {
+        "{}".to_owned()
     } else {
-        serde_saphyr::from_str(&text).map_err(|err| syntax_error(file, &err))?
+        text
     };
+    let raw: RawConfig = serde_saphyr::from_str(&text).map_err(|err| syntax_error(file, &err))?;
 
     let config = Config {
         gateway: GatewayConfig {
@@ -57,6 +66,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
             storage: raw.storage,
             sampling: raw.sampling,
             exporters: raw.exporters,
+            admin: raw.admin,
         },
         probe: raw.probe,
     };

@@ -13,7 +13,7 @@ use crate::buffer::{Buffer, Command};
 use crate::mode::Mode;
 use crate::receiver::{grpc, http, Ingestor};
 use crate::stats::Counters;
-use crate::{export, GatewayError, GatewayStats};
+use crate::{admin, export, metrics, GatewayError, GatewayStats};
 
 /// Requests waiting for the buffer thread before receivers wait too (backpressure).
 const COMMAND_QUEUE: usize = 1024;
@@ -23,6 +23,7 @@ pub struct Gateway {
     counters: Arc<Counters>,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     commands: mpsc::Sender<Command>,
     tasks: Vec<JoinHandle<()>>,
@@ -76,18 +77,33 @@ impl Gateway {
         let (http_addr, http_server) =
             http::serve(receivers.http, ingestor, stop_rx.clone()).await?;
 
+        let stop_rx_admin = stop_rx.clone();
         let sweeper = sweep_periodically(commands.clone(), config.sampling.sweep_interval, stop_rx);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(grpc_server),
             tokio::spawn(http_server),
             tokio::spawn(sweeper),
         ];
+        let mut admin_addr = None;
+        if let Some(admin_config) = &config.admin {
+            let registry = metrics::registry(Arc::clone(&counters));
+            let (addr, server) = admin::serve(
+                admin_config.listen,
+                commands.clone(),
+                registry,
+                stop_rx_admin,
+            )
+            .await?;
+            admin_addr = Some(addr);
+            tasks.push(tokio::spawn(server));
+        }
         info!(%grpc_addr, %http_addr, storage = %config.storage.path.display(), "gateway started");
 
         Ok(Self {
             counters,
             grpc_addr,
             http_addr,
+            admin_addr,
             stop,
             commands,
             tasks,
@@ -104,6 +120,11 @@ impl Gateway {
     /// The address the OTLP/HTTP receiver is bound to.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The address of the admin port (`/metrics`, `/v1/triggers`), if it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The counters so far.

@@ -12,10 +12,13 @@
 //! receivers ──Ingest──▶ buffer (RocksDB) ──released traces──▶ exporters (OTLP, file)
 //! ```
 
+mod admin;
 mod buffer;
 mod clock;
 mod error;
 mod export;
+mod http_server;
+mod metrics;
 mod mode;
 mod receiver;
 mod split;

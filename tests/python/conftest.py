@@ -38,6 +38,7 @@ class Gateway:
     def __init__(self, tmp: Path, retention: str):
         self.grpc_port = free_port()
         self.http_port = free_port()
+        self.admin_port = free_port()
         self.export_path = tmp / "exported.jsonl"
         self.config_path = tmp / "gateway.yaml"
         self.config_path.write_text(
@@ -45,6 +46,8 @@ class Gateway:
 receivers:
   grpc: 127.0.0.1:{self.grpc_port}
   http: 127.0.0.1:{self.http_port}
+admin:
+  listen: 127.0.0.1:{self.admin_port}
 storage:
   path: {tmp / "rocksdb"}
   retention: {retention}
@@ -67,6 +70,10 @@ exporters:
     @property
     def grpc_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.grpc_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
 
     @property
     def http_url(self) -> str:

@@ -12,7 +12,8 @@ use wbpf_gateway::Gateway;
 /// Parses `sampling` YAML as a user would write it, with test ports, paths and a file exporter.
 fn config(dir: &Path, sampling: &str) -> wbpf_config::GatewayConfig {
     let text = format!(
-        "receivers:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nstorage:\n  path: {}\n\
+        "receivers:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n\
+         storage:\n  path: {}\n\
          exporters:\n  file:\n    path: {}\n{sampling}",
         dir.join("rocksdb").display(),
         dir.join("out.jsonl").display(),

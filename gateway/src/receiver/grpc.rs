@@ -48,7 +48,7 @@ pub async fn serve(
     ingestor: Ingestor,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
-    let (listener, local) = super::bind("otlp/grpc", addr).await?;
+    let (listener, local) = crate::http_server::bind("otlp/grpc", addr).await?;
 
     let limit = ingestor.max_request_bytes;
     let service = TraceServiceRoute::new(Receiver { ingestor }, limit);

@@ -12,15 +12,13 @@ use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::Ingestor;
 use crate::GatewayError;
@@ -35,34 +33,14 @@ enum Format {
 pub async fn serve(
     addr: SocketAddr,
     ingestor: Ingestor,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
-    let (listener, local) = super::bind("otlp/http", addr).await?;
-
-    Ok((local, async move {
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = crate::stop::stopped(&mut stop) => break,
-            };
-            let (stream, peer) = match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    warn!(receiver = "otlp/http", error = %err, "accept failed");
-                    continue;
-                }
-            };
-            let ingestor = ingestor.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| handle(ingestor.clone(), req));
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                if let Err(err) = conn.await {
-                    debug!(receiver = "otlp/http", %peer, error = %err, "connection ended");
-                }
-            });
-        }
-    }))
+    let (listener, local) = crate::http_server::bind("otlp/http", addr).await?;
+    let handler = move |req| handle(ingestor.clone(), req);
+    Ok((
+        local,
+        crate::http_server::serve("otlp/http", listener, stop, handler),
+    ))
 }
 
 async fn handle(

@@ -4,13 +4,10 @@ pub mod grpc;
 mod grpc_service;
 pub mod http;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tracing::info;
 
 use crate::buffer::Command;
 use crate::split::split;
@@ -73,21 +70,4 @@ impl Ingestor {
         Counters::add(&self.counters.requests, 1);
         Counters::add(&self.counters.requests_rejected, 1);
     }
-}
-
-/// Binds a receiver's listener, so that address errors surface at start, naming the receiver.
-async fn bind(
-    receiver: &'static str,
-    addr: SocketAddr,
-) -> Result<(TcpListener, SocketAddr), GatewayError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| GatewayError::Bind {
-            receiver,
-            addr,
-            source,
-        })?;
-    let local = listener.local_addr().unwrap_or(addr);
-    info!(receiver, addr = %local, "listening");
-    Ok((listener, local))
 }

@@ -1,0 +1,137 @@
+//! The admin HTTP port: `GET /metrics` and `POST /v1/triggers`.
+//!
+//! A manual trigger keeps a trace exactly as a trigger span would: `{"trace_id": "<32 hex>"}`.
+//! The port listens on loopback by default; it is not meant for the public interface.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use tracing::info;
+use wbpf_storage::TraceId;
+
+use crate::buffer::Command;
+use crate::{metrics, GatewayError};
+
+/// Largest accepted trigger request.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+struct TriggerRequest {
+    trace_id: String,
+}
+
+#[derive(Clone)]
+struct Admin {
+    commands: mpsc::Sender<Command>,
+    registry: Arc<Registry>,
+}
+
+/// Binds the admin listener and serves until `stop`.
+pub async fn serve(
+    addr: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    registry: Registry,
+    stop: watch::Receiver<bool>,
+) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
+    let (listener, local) = crate::http_server::bind("admin", addr).await?;
+    let admin = Admin {
+        commands,
+        registry: Arc::new(registry),
+    };
+    let handler = move |req| handle(admin.clone(), req);
+    Ok((
+        local,
+        crate::http_server::serve("admin", listener, stop, handler),
+    ))
+}
+
+async fn handle(
+    admin: Admin,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let response = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            let text = metrics::render(&admin.registry);
+            respond(StatusCode::OK, "text/plain; version=0.0.4", text)
+        }
+        (&Method::POST, "/v1/triggers") => trigger(&admin, req).await,
+        (_, "/metrics" | "/v1/triggers") => {
+            json_error(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
+        }
+        (_, path) => json_error(StatusCode::NOT_FOUND, &format!("no such path {path}")),
+    };
+    Ok(response)
+}
+
+async fn trigger(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) => {
+            return json_error(StatusCode::BAD_REQUEST, &format!("reading the body: {err}"))
+        }
+    };
+    let request: TriggerRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            let message = format!("expected {{\"trace_id\": \"<32 hex characters>\"}}: {err}");
+            return json_error(StatusCode::BAD_REQUEST, &message);
+        }
+    };
+    let trace = match parse_trace_id(&request.trace_id) {
+        Ok(trace) => trace,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+
+    if admin
+        .commands
+        .send(Command::Trigger { trace })
+        .await
+        .is_err()
+    {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is shutting down",
+        );
+    }
+    info!(%trace, "manual trigger");
+    let body = serde_json::json!({ "trace_id": trace.to_string(), "status": "triggered" });
+    respond(StatusCode::ACCEPTED, "application/json", body.to_string())
+}
+
+fn parse_trace_id(text: &str) -> Result<TraceId, String> {
+    let bytes =
+        hex::decode(text.trim()).map_err(|err| format!("trace_id {text:?} is not hex: {err}"))?;
+    let trace = TraceId::from_slice(&bytes).ok_or_else(|| {
+        format!(
+            "trace_id must be 16 bytes (32 hex characters), got {}",
+            bytes.len()
+        )
+    })?;
+    if trace.0 == [0; 16] {
+        return Err("trace_id: an all-zero id is invalid".to_owned());
+    }
+    Ok(trace)
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    respond(status, "application/json", body)
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
+}

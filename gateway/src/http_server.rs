@@ -1,0 +1,68 @@
+//! The accept loop shared by the OTLP/HTTP receiver and the admin port.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::GatewayError;
+
+/// Binds a listener, so that address errors surface at start, naming the receiver.
+pub async fn bind(
+    receiver: &'static str,
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), GatewayError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Bind {
+            receiver,
+            addr,
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    info!(receiver, addr = %local, "listening");
+    Ok((listener, local))
+}
+
+/// Serves HTTP/1.1 connections with `handler` until `stop`; open connections finish on their
+/// own.
+pub async fn serve<H, F>(
+    receiver: &'static str,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = crate::stop::stopped(&mut stop) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                warn!(receiver, error = %err, "accept failed");
+                continue;
+            }
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service_fn(handler));
+            if let Err(err) = conn.await {
+                debug!(receiver, %peer, error = %err, "connection ended");
+            }
+        });
+    }
+}
