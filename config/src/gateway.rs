@@ -78,6 +78,9 @@ pub struct SamplingConfig {
     pub head: Option<crate::HeadSamplingConfig>,
     /// A `tail_sampling:` block as written for the OpenTelemetry Collector.
     pub tail_sampling: Option<crate::TailSamplingConfig>,
+    /// Tail-sampling policies (the Collector's syntax) that trigger a trace like a probe does,
+    /// as soon as spans that satisfy them arrive.
+    pub trigger_rules: Vec<crate::PolicyConfig>,
 }
 
 impl Default for SamplingConfig {
@@ -88,6 +91,7 @@ impl Default for SamplingConfig {
             decision_cache_size: 100_000,
             head: None,
             tail_sampling: None,
+            trigger_rules: Vec::new(),
         }
     }
 }
@@ -135,6 +139,16 @@ impl Default for AdminConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
         }
+    }
+}
+
+impl SamplingConfig {
+    /// The trigger rules as a policy block, for building and validating them.
+    pub fn trigger_rules_block(&self) -> Option<crate::TailSamplingConfig> {
+        (!self.trigger_rules.is_empty()).then(|| crate::TailSamplingConfig {
+            policies: self.trigger_rules.clone(),
+            ..Default::default()
+        })
     }
 }
 

@@ -119,6 +119,9 @@ fn validate(config: &Config, file: &str) -> Result<(), ConfigError> {
     if let Some(tail) = &sampling.tail_sampling {
         tail.validate(file, "sampling.tail_sampling")?;
     }
+    if let Some(rules) = sampling.trigger_rules_block() {
+        rules.validate(file, "sampling.trigger_rules")?;
+    }
     match sampling.mode {
         crate::SamplingMode::Head if sampling.head.is_none() => {
             return Err(invalid(

@@ -67,9 +67,17 @@ impl Gateway {
 
         let (stop, stop_rx) = watch::channel(false);
         let receivers = &config.receivers;
+        let rules = match config.sampling.trigger_rules_block() {
+            Some(block) => Some(Arc::new(
+                wbpf_sampler::TailSampler::build(&block)
+                    .map_err(|err| GatewayError::Sampler(format!("trigger_rules: {err}")))?,
+            )),
+            None => None,
+        };
         let ingestor = Ingestor::new(
             commands.clone(),
             Arc::clone(&counters),
+            rules,
             receivers.max_request_bytes,
         );
         let (grpc_addr, grpc_server) =

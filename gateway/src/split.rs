@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
-use wbpf_sampler::is_trigger;
+use wbpf_sampler::{is_trigger, Decision, TailSampler, TraceData};
 use wbpf_storage::TraceId;
 
 /// The spans of one trace from one request.
@@ -25,7 +25,14 @@ pub struct TraceGroup {
 }
 
 /// Splits a validated request. Spans with ids of the wrong length were rejected earlier.
-pub fn split(request: ExportTraceServiceRequest) -> Vec<TraceGroup> {
+///
+/// A group whose spans satisfy one of the `rules` counts as triggered, as if it carried a
+/// trigger span (so an ERROR status can keep its trace the moment it arrives).
+pub fn split(
+    request: ExportTraceServiceRequest,
+    rules: Option<&TailSampler>,
+    now_ms: u64,
+) -> Vec<TraceGroup> {
     let mut groups: HashMap<TraceId, (Vec<ResourceSpans>, u64, bool, String)> = HashMap::new();
 
     for resource_spans in request.resource_spans {
@@ -62,13 +69,40 @@ pub fn split(request: ExportTraceServiceRequest) -> Vec<TraceGroup> {
         .map(
             |(trace, (resource_spans, spans, has_trigger, trace_state))| TraceGroup {
                 trace,
+                has_trigger: has_trigger || matches_rules(rules, trace, &resource_spans, now_ms),
                 blob: merge(resource_spans).encode_to_vec(),
                 spans,
-                has_trigger,
                 trace_state,
             },
         )
         .collect()
+}
+
+/// Whether the spans of one group satisfy a trigger rule.
+fn matches_rules(
+    rules: Option<&TailSampler>,
+    trace: TraceId,
+    resource_spans: &[ResourceSpans],
+    now_ms: u64,
+) -> bool {
+    let Some(rules) = rules else {
+        return false;
+    };
+    let mut data = TraceData::new(trace.0, now_ms);
+    for rs in resource_spans {
+        let attributes = rs
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.clone())
+            .unwrap_or_default();
+        let spans = rs
+            .scope_spans
+            .iter()
+            .flat_map(|s| s.spans.clone())
+            .collect();
+        data.add_batch(attributes, spans, now_ms);
+    }
+    rules.evaluate(&data, now_ms).decision == Decision::Sampled
 }
 
 /// Concatenates the pieces of one trace into one `ResourceSpans` per distinct resource.
@@ -130,7 +164,7 @@ mod tests {
             }],
         };
 
-        let mut groups = split(request);
+        let mut groups = split(request, None, 0);
         groups.sort_by_key(|g| g.trace);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].spans, 2);

@@ -173,3 +173,28 @@ async fn head_mode_keeps_exactly_the_ids_above_the_threshold_and_writes_th() {
     }
     assert_eq!(stats.traces_released + stats.traces_sampled_out, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_rule_keeps_a_trace_as_soon_as_a_matching_span_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let sampling =
+        "sampling:\n  trigger_rules:\n    - name: errors\n      type: status_code\n      \
+                    status_code:\n        status_codes: [ERROR]\n";
+    let gateway = Gateway::start(&config(dir.path(), sampling)).await.unwrap();
+
+    let failed = [0x33; 16];
+    let fine = [0x44; 16];
+    send(
+        &gateway,
+        vec![span(failed, 1, false, ""), span(fine, 2, false, "")],
+    )
+    .await;
+    send(&gateway, vec![span(failed, 3, true, "")]).await;
+    let stats = gateway.shutdown().await.unwrap();
+
+    let got = exported(dir.path());
+    assert_eq!(got.get(&hex::encode(failed)).map(Vec::len), Some(2));
+    assert!(!got.contains_key(&hex::encode(fine)));
+    assert_eq!(stats.triggers, 1);
+    assert_eq!(stats.traces_buffered, 1);
+}

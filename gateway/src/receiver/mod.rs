@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::sync::{mpsc, oneshot};
+use wbpf_sampler::TailSampler;
 
 use crate::buffer::Command;
+use crate::clock::now_ms;
 use crate::split::split;
 use crate::stats::Counters;
 use crate::validate::validate;
@@ -20,6 +22,7 @@ use crate::GatewayError;
 pub struct Ingestor {
     commands: mpsc::Sender<Command>,
     counters: Arc<Counters>,
+    rules: Option<Arc<TailSampler>>,
     pub max_request_bytes: usize,
 }
 
@@ -27,11 +30,13 @@ impl Ingestor {
     pub fn new(
         commands: mpsc::Sender<Command>,
         counters: Arc<Counters>,
+        rules: Option<Arc<TailSampler>>,
         max_request_bytes: usize,
     ) -> Self {
         Self {
             commands,
             counters,
+            rules,
             max_request_bytes,
         }
     }
@@ -48,12 +53,14 @@ impl Ingestor {
             return Err(GatewayError::InvalidRequest(message));
         }
 
-        let groups = tokio::task::spawn_blocking(move || split(request))
-            .await
-            .map_err(|err| GatewayError::Thread {
-                name: "split",
-                message: err.to_string(),
-            })?;
+        let rules = self.rules.clone();
+        let groups =
+            tokio::task::spawn_blocking(move || split(request, rules.as_deref(), now_ms()))
+                .await
+                .map_err(|err| GatewayError::Thread {
+                    name: "split",
+                    message: err.to_string(),
+                })?;
         if groups.is_empty() {
             return Ok(());
         }
