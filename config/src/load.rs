@@ -80,7 +80,13 @@ fn syntax_error(file: &str, err: &serde_saphyr::Error) -> ConfigError {
         .map(|loc| (loc.line(), loc.column()))
         .unwrap_or((0, 0));
     let message = err.to_string();
-    let message = message.lines().next().unwrap_or_default().to_owned();
+    let first = message.lines().next().unwrap_or_default();
+    // The parser's own text starts with "error: line L column C: "; the location is ours.
+    let message = first
+        .split_once(": ")
+        .filter(|(head, _)| head.starts_with("error: line "))
+        .map_or(first, |(_, rest)| rest)
+        .to_owned();
     ConfigError::Syntax {
         file: file.to_owned(),
         line,

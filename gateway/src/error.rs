@@ -23,7 +23,7 @@ pub enum GatewayError {
     #[error("sampling: {0}")]
     Sampler(String),
     /// A receiver could not listen.
-    #[error("cannot listen on {addr} for {receiver}: {source}")]
+    #[error("cannot listen on {addr} for {receiver}")]
     Bind {
         receiver: &'static str,
         addr: SocketAddr,
@@ -31,7 +31,7 @@ pub enum GatewayError {
         source: std::io::Error,
     },
     /// The file exporter could not open its output.
-    #[error("cannot open export file {path}: {source}")]
+    #[error("cannot open export file {path}")]
     ExportFile {
         path: PathBuf,
         #[source]

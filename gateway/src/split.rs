@@ -28,11 +28,17 @@ pub struct TraceGroup {
 ///
 /// A group whose spans satisfy one of the `rules` counts as triggered, as if it carried a
 /// trigger span (so an ERROR status can keep its trace the moment it arrives).
+///
+/// Each group repeats its resource and scope, so a request of many traces sharing one large
+/// resource grows when split. The split stops with an error once the groups exceed
+/// `max_bytes`, before they can exhaust memory.
 pub fn split(
     request: ExportTraceServiceRequest,
     rules: Option<&TailSampler>,
     now_ms: u64,
-) -> Vec<TraceGroup> {
+    max_bytes: usize,
+) -> Result<Vec<TraceGroup>, String> {
+    let mut total = 0usize;
     let mut groups: HashMap<TraceId, (Vec<ResourceSpans>, u64, bool, String)> = HashMap::new();
 
     for resource_spans in request.resource_spans {
@@ -51,7 +57,7 @@ pub fn split(
                 }
                 entry.1 += spans.len() as u64;
                 entry.2 |= spans.iter().any(is_trigger);
-                entry.0.push(ResourceSpans {
+                let piece = ResourceSpans {
                     resource: resource_spans.resource.clone(),
                     scope_spans: vec![ScopeSpans {
                         scope: scope_spans.scope.clone(),
@@ -59,12 +65,20 @@ pub fn split(
                         schema_url: scope_spans.schema_url.clone(),
                     }],
                     schema_url: resource_spans.schema_url.clone(),
-                });
+                };
+                total = total.saturating_add(piece.encoded_len());
+                if total > max_bytes {
+                    return Err(format!(
+                        "request exceeds {max_bytes} bytes once split per trace (each trace \
+                         repeats its resource and scope); send fewer traces per request"
+                    ));
+                }
+                entry.0.push(piece);
             }
         }
     }
 
-    groups
+    Ok(groups
         .into_iter()
         .map(
             |(trace, (resource_spans, spans, has_trigger, trace_state))| TraceGroup {
@@ -75,7 +89,7 @@ pub fn split(
                 trace_state,
             },
         )
-        .collect()
+        .collect())
 }
 
 /// Whether the spans of one group satisfy a trigger rule.
@@ -164,7 +178,7 @@ mod tests {
             }],
         };
 
-        let mut groups = split(request, None, 0);
+        let mut groups = split(request, None, 0, usize::MAX).unwrap();
         groups.sort_by_key(|g| g.trace);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].spans, 2);

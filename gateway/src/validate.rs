@@ -14,9 +14,10 @@ pub fn validate(request: &ExportTraceServiceRequest) -> Result<(), String> {
                 let at = || format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
                 check_id(&span.trace_id, 16, "traceId").map_err(|m| format!("{}.{m}", at()))?;
                 check_id(&span.span_id, 8, "spanId").map_err(|m| format!("{}.{m}", at()))?;
-                if !span.parent_span_id.is_empty() {
-                    check_id(&span.parent_span_id, 8, "parentSpanId")
-                        .map_err(|m| format!("{}.{m}", at()))?;
+                // Empty and all-zero parent ids both mark a root span.
+                let parent = &span.parent_span_id;
+                if !parent.is_empty() && parent.iter().any(|b| *b != 0) {
+                    check_id(parent, 8, "parentSpanId").map_err(|m| format!("{}.{m}", at()))?;
                 }
             }
         }
@@ -90,11 +91,20 @@ mod tests {
             .contains("spanId: must be 8 bytes"));
 
         let parent = Span {
-            parent_span_id: vec![0; 8],
+            parent_span_id: vec![1; 4],
             ..span()
         };
         assert!(validate(&request(parent))
             .unwrap_err()
             .contains("parentSpanId"));
+    }
+
+    #[test]
+    fn an_all_zero_parent_id_marks_a_root() {
+        let root = Span {
+            parent_span_id: vec![0; 8],
+            ..span()
+        };
+        assert_eq!(validate(&request(root)), Ok(()));
     }
 }

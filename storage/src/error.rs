@@ -7,7 +7,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// The database could not be opened or created.
-    #[error("cannot open RocksDB at {path}: {source}")]
+    #[error("cannot open RocksDB at {path}")]
     Open {
         path: PathBuf,
         #[source]

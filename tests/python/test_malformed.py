@@ -10,6 +10,8 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 JSON = "application/json"
@@ -145,3 +147,34 @@ def test_malformed_protobuf_over_grpc_is_invalid_argument(gateway):
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "invalid OTLP protobuf" in err.value.details()
     assert gateway.alive()
+
+
+def test_a_large_resource_shared_by_many_traces_is_413_not_memory_exhaustion(gateway):
+    big = "x" * (256 * 1024)
+    spans = [
+        trace_pb2.Span(trace_id=i.to_bytes(16, "big"), span_id=b"\x01" * 8, name="s")
+        for i in range(1, 401)
+    ]
+    request = trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[
+            trace_pb2.ResourceSpans(
+                resource=resource_pb2.Resource(
+                    attributes=[common_pb2.KeyValue(key="blob", value=common_pb2.AnyValue(string_value=big))]
+                ),
+                scope_spans=[trace_pb2.ScopeSpans(spans=spans)],
+            )
+        ]
+    )
+    status, _, answer = post(gateway, request.SerializeToString(), PROTO)
+    assert status == 413
+    status_msg = status_pb2.Status()
+    status_msg.ParseFromString(answer)
+    assert "once split per trace" in status_msg.message
+    assert post(gateway, json_request(VALID_ID), JSON)[0] == 200
+
+
+def test_an_all_zero_parent_span_id_marks_a_root(gateway):
+    body = json.loads(json_request(VALID_ID))
+    body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["parentSpanId"] = "0" * 16
+    status, _, answer = post(gateway, json.dumps(body).encode(), JSON)
+    assert status == 200, answer

@@ -104,7 +104,7 @@ impl Summary {
             ("triggers", self.triggers.to_string()),
             ("traces exported", self.traces_exported.to_string()),
             ("spans exported", self.spans_exported.to_string()),
-            ("traces expired unsampled", self.traces_expired.to_string()),
+            ("traces aged out unsampled", self.traces_expired.to_string()),
             ("bytes received", self.bytes_received.to_string()),
             ("bytes exported", self.bytes_exported.to_string()),
             (

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::debug;
+use tracing::{debug, warn};
 use wbpf_config::ExportersConfig;
 
 use crate::stats::Counters;
@@ -49,6 +49,9 @@ pub fn start(
 ) -> Result<(ExportQueue, JoinHandle<()>), GatewayError> {
     let file = config.file.as_ref().map(FileExporter::open).transpose()?;
     let otlp = config.otlp.as_ref().map(OtlpExporter::new).transpose()?;
+    if file.is_none() && otlp.is_none() {
+        warn!("no exporter configured (exporters.otlp or .file): released traces are dropped");
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(run(rx, file, otlp, counters));
     Ok((ExportQueue { tx }, task))
@@ -60,7 +63,11 @@ async fn run(
     mut otlp: Option<OtlpExporter>,
     counters: Arc<Counters>,
 ) {
+    let discard = file.is_none() && otlp.is_none();
     while let Some(first) = rx.recv().await {
+        if discard {
+            continue;
+        }
         let mut resource_spans = first;
         while resource_spans.len() < MAX_BATCH {
             match rx.try_recv() {

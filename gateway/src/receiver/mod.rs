@@ -54,13 +54,19 @@ impl Ingestor {
         }
 
         let rules = self.rules.clone();
-        let groups =
-            tokio::task::spawn_blocking(move || split(request, rules.as_deref(), now_ms()))
-                .await
-                .map_err(|err| GatewayError::Thread {
-                    name: "split",
-                    message: err.to_string(),
-                })?;
+        // Splitting repeats resources per trace; allow some growth, but bounded.
+        let budget = self.max_request_bytes.saturating_mul(4);
+        let split = move || split(request, rules.as_deref(), now_ms(), budget);
+        let groups = tokio::task::spawn_blocking(split)
+            .await
+            .map_err(|err| GatewayError::Thread {
+                name: "split",
+                message: err.to_string(),
+            })?
+            .map_err(|message| {
+                Counters::add(&self.counters.requests_rejected, 1);
+                GatewayError::TooLarge(message)
+            })?;
         if groups.is_empty() {
             return Ok(());
         }
