@@ -28,11 +28,13 @@ struct Cli {
 enum Command {
     /// Receive OTLP, buffer every span per trace, release triggered traces.
     Gateway {
+        /// YAML config (receivers, storage, sampling, admin, exporters); defaults without it.
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
     /// Run the eBPF detectors and send trigger spans to the gateway (needs root).
     Probe {
+        /// YAML config with a `probe:` section (gateway endpoint, context, detectors).
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -41,7 +43,10 @@ enum Command {
     /// Run the demo's three workload services until stopped.
     Workload(workload::WorkloadArgs),
     /// Check a config file; prints every problem with file, line and key.
-    Validate { file: PathBuf },
+    Validate {
+        /// A wBPF config, a `tail_sampling:` block, or a whole OpenTelemetry Collector config.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {

@@ -21,8 +21,8 @@ pub fn run(file: &Path) -> anyhow::Result<()> {
 
     let config = wbpf_config::parse_str(&text, &name)?;
     let detectors = config.probe.as_ref().map_or(0, |p| p.detectors.len());
-    let mode = config.gateway.sampling.mode;
-    println!("{name}: ok (sampling mode {mode:?}, {detectors} probe detectors)");
+    let mode = format!("{:?}", config.gateway.sampling.mode).to_lowercase();
+    println!("{name}: ok (sampling mode {mode}, probe detectors: {detectors})");
     Ok(())
 }
 

@@ -83,9 +83,9 @@ fn syntax_error(file: &str, err: &serde_saphyr::Error) -> ConfigError {
     let first = message.lines().next().unwrap_or_default();
     // The parser's own text starts with "error: line L column C: "; the location is ours.
     let message = first
-        .split_once(": ")
-        .filter(|(head, _)| head.starts_with("error: line "))
-        .map_or(first, |(_, rest)| rest)
+        .strip_prefix("error: line ")
+        .and_then(|rest| rest.split_once(": "))
+        .map_or(first, |(_, text)| text)
         .to_owned();
     ConfigError::Syntax {
         file: file.to_owned(),
@@ -200,6 +200,10 @@ probe:
         let message = parse_str(text, "typo.yaml").unwrap_err().to_string();
         assert!(message.starts_with("typo.yaml:3:"), "{message}");
         assert!(message.contains("retension"), "{message}");
+        assert!(
+            !message.contains("error: line"),
+            "location printed twice: {message}"
+        );
     }
 
     #[test]
