@@ -12,7 +12,7 @@ use wbpf_config::OtlpExporterConfig;
 use crate::GatewayError;
 
 /// Attempts per batch before it is dropped and counted as an export failure.
-const MAX_ATTEMPTS: u32 = 6;
+const MAX_ATTEMPTS: u32 = 10;
 
 pub struct OtlpExporter {
     endpoint: String,
