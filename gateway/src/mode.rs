@@ -79,20 +79,7 @@ pub fn evaluate_tail(
     resource_spans: &[ResourceSpans],
     now_ms: u64,
 ) -> bool {
-    let mut data = TraceData::new(trace.0, first_seen_ms);
-    for rs in resource_spans {
-        let attributes = rs
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.clone())
-            .unwrap_or_default();
-        let spans = rs
-            .scope_spans
-            .iter()
-            .flat_map(|s| s.spans.clone())
-            .collect();
-        data.add_batch(attributes, spans, first_seen_ms);
-    }
+    let data = TraceData::from_resource_spans(trace.0, resource_spans, first_seen_ms);
     if sampler.exceeds_max_size(&data) {
         return false;
     }

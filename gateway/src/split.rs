@@ -102,20 +102,7 @@ fn matches_rules(
     let Some(rules) = rules else {
         return false;
     };
-    let mut data = TraceData::new(trace.0, now_ms);
-    for rs in resource_spans {
-        let attributes = rs
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.clone())
-            .unwrap_or_default();
-        let spans = rs
-            .scope_spans
-            .iter()
-            .flat_map(|s| s.spans.clone())
-            .collect();
-        data.add_batch(attributes, spans, now_ms);
-    }
+    let data = TraceData::from_resource_spans(trace.0, resource_spans, now_ms);
     rules.evaluate(&data, now_ms).decision == Decision::Sampled
 }
 

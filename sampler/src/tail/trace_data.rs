@@ -6,7 +6,7 @@
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use prost::Message;
 
 /// Spans of one trace that arrived with the same resource.
@@ -42,6 +42,29 @@ impl TraceData {
             first_arrival_ms: now_ms,
             ..Self::default()
         }
+    }
+
+    /// A trace from OTLP resource spans, all taken as arrived at `arrival_ms`.
+    pub fn from_resource_spans(
+        trace_id: [u8; 16],
+        resource_spans: &[ResourceSpans],
+        arrival_ms: u64,
+    ) -> Self {
+        let mut data = Self::new(trace_id, arrival_ms);
+        for rs in resource_spans {
+            let attributes = rs
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.clone())
+                .unwrap_or_default();
+            let spans = rs
+                .scope_spans
+                .iter()
+                .flat_map(|s| s.spans.clone())
+                .collect();
+            data.add_batch(attributes, spans, arrival_ms);
+        }
+        data
     }
 
     /// Adds spans that arrived together with their resource at `now_ms`, updating the counters.
