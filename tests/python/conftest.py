@@ -84,7 +84,8 @@ exporters:
         spans = []
         if not self.export_path.exists():
             return spans
-        for line in self.export_path.read_text().splitlines():
+        # The exporter may be writing while we read: only complete lines count.
+        for line in self.export_path.read_text().split("\n")[:-1]:
             request = json.loads(line)
             for rs in request.get("resourceSpans", []):
                 resource = rs.get("resource", {})

@@ -3,7 +3,8 @@ the triggered ones, unchanged, and untriggered ones are gone after the retention
 
 import time
 
-from conftest import wait_for
+import pytest
+from conftest import Gateway, wait_for
 from otel_helpers import make_trace, normalise_exported, normalise_sent, provider, send_trigger
 
 
@@ -59,7 +60,16 @@ def test_triggered_traces_are_released_whole_and_unchanged(gateway):
     http_tp.shutdown()
 
 
-def test_trigger_before_and_after_the_spans_both_release(gateway):
+@pytest.fixture
+def patient_gateway(tmp_path):
+    """A gateway whose retention window is far longer than any pause of a busy machine."""
+    gw = Gateway(tmp_path, retention="60s")
+    yield gw
+    gw.stop()
+
+
+def test_trigger_before_and_after_the_spans_both_release(patient_gateway):
+    gateway = patient_gateway
     tp, sent = provider(gateway, "http", "orders")
     tracer = tp.get_tracer("test.app")
 

@@ -64,7 +64,8 @@ fn exported(dir: &Path) -> HashMap<String, Vec<String>> {
     let Ok(text) = std::fs::read_to_string(dir.join("out.jsonl")) else {
         return out;
     };
-    for line in text.lines() {
+    // The exporter may be writing while we read: only complete lines count.
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
         let request: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
         for span in request
             .resource_spans

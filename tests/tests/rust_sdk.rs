@@ -51,7 +51,8 @@ fn exported(path: &PathBuf) -> std::collections::HashMap<String, Vec<String>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return out;
     };
-    for line in text.lines() {
+    // The exporter may be writing while we read: only complete lines count.
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
         let request: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
         for span in request
             .resource_spans

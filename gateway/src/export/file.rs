@@ -35,7 +35,10 @@ impl FileExporter {
     /// Appends one line; returns whether it was written.
     pub async fn export(&mut self, request: &ExportTraceServiceRequest) -> bool {
         let line = match serde_json::to_vec(request) {
-            Ok(line) => line,
+            Ok(mut line) => {
+                line.push(b'\n');
+                line
+            }
             Err(err) => {
                 error!(error = %err, "encoding spans as OTLP/JSON failed; batch dropped");
                 return false;
@@ -46,8 +49,8 @@ impl FileExporter {
             let mut writer = writer
                 .lock()
                 .map_err(|_| std::io::Error::other("poisoned"))?;
+            // One write per line, so a reader never sees a line without its end.
             writer.write_all(&line)?;
-            writer.write_all(b"\n")?;
             writer.flush()
         })
         .await;
