@@ -61,22 +61,10 @@ async fn send(gateway: &Gateway, spans: Vec<Span>) {
 /// Exported spans per hex trace id, with their tracestate.
 fn exported(dir: &Path) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    let Ok(text) = std::fs::read_to_string(dir.join("out.jsonl")) else {
-        return out;
-    };
-    // The exporter may be writing while we read: only complete lines count.
-    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-        let request: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
-        for span in request
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-        {
-            out.entry(hex::encode(&span.trace_id))
-                .or_default()
-                .push(span.trace_state.clone());
-        }
+    for span in wbpf_tests::exported_spans(&dir.join("out.jsonl")) {
+        out.entry(hex::encode(&span.trace_id))
+            .or_default()
+            .push(span.trace_state);
     }
     out
 }

@@ -2,7 +2,7 @@
 //! real RocksDB directory: triggers release their traces, and a restart loses neither
 //! buffered spans nor decisions.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use opentelemetry::trace::{
@@ -10,7 +10,6 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
 use opentelemetry_sdk::Resource;
 use wbpf_config::{FileExporterConfig, GatewayConfig};
@@ -46,24 +45,12 @@ fn sdk_provider(gateway: &Gateway) -> SdkTracerProvider {
 }
 
 /// Span names per exported trace id.
-fn exported(path: &PathBuf) -> std::collections::HashMap<String, Vec<String>> {
+fn exported(path: &Path) -> std::collections::HashMap<String, Vec<String>> {
     let mut out = std::collections::HashMap::new();
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return out;
-    };
-    // The exporter may be writing while we read: only complete lines count.
-    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-        let request: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
-        for span in request
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-        {
-            out.entry(hex::encode(&span.trace_id))
-                .or_insert_with(Vec::new)
-                .push(span.name.clone());
-        }
+    for span in wbpf_tests::exported_spans(path) {
+        out.entry(hex::encode(&span.trace_id))
+            .or_insert_with(Vec::new)
+            .push(span.name);
     }
     out
 }

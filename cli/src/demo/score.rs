@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use wbpf_sampler::is_trigger;
 
 /// What reached the exporter of one trace.
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,14 +34,7 @@ pub fn read_export(path: &Path) -> anyhow::Result<HashMap<String, ExportedTrace>
             .flat_map(|s| &s.spans)
         {
             let entry = traces.entry(hex::encode(&span.trace_id)).or_default();
-            let trigger = span.attributes.iter().any(|kv| {
-                kv.key == "wbpf.trigger"
-                    && matches!(
-                        kv.value.as_ref().and_then(|v| v.value.as_ref()),
-                        Some(Value::BoolValue(true))
-                    )
-            });
-            if trigger {
+            if is_trigger(span) {
                 entry.trigger_spans += 1;
             } else {
                 entry.spans += 1;

@@ -17,14 +17,8 @@ pub struct BytesLimiting {
 
 impl BytesLimiting {
     pub fn new(config: &BytesLimitingConfig) -> Self {
-        let rate = config.bytes_per_second.max(0) as f64;
-        let burst = if config.burst_capacity > 0 {
-            config.burst_capacity as f64
-        } else {
-            rate * 2.0
-        };
         Self {
-            bucket: TokenBucket::new(rate, burst),
+            bucket: TokenBucket::with_burst(config.bytes_per_second, config.burst_capacity),
         }
     }
 }

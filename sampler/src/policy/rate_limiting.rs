@@ -17,14 +17,8 @@ pub struct RateLimiting {
 
 impl RateLimiting {
     pub fn new(config: &RateLimitingConfig) -> Self {
-        let rate = config.spans_per_second.max(0) as f64;
-        let burst = if config.burst_capacity > 0 {
-            config.burst_capacity as f64
-        } else {
-            rate * 2.0
-        };
         Self {
-            bucket: TokenBucket::new(rate, burst),
+            bucket: TokenBucket::with_burst(config.spans_per_second, config.burst_capacity),
         }
     }
 }

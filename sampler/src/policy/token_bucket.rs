@@ -36,6 +36,14 @@ impl TokenBucket {
 
     /// Takes `n` tokens at `now_ms` if the bucket holds that many; a clock going backwards
     /// refills nothing.
+    /// A bucket refilled at `rate` per second holding `burst` tokens; a `burst` of 0 means
+    /// twice the rate, as the Collector defaults it.
+    pub fn with_burst(rate: i64, burst: i64) -> Self {
+        let rate = rate.max(0) as f64;
+        let capacity = if burst > 0 { burst as f64 } else { rate * 2.0 };
+        Self::new(rate, capacity)
+    }
+
     pub fn try_take(&self, n: u64, now_ms: u64) -> bool {
         let n = n as f64;
         if n > self.capacity {
