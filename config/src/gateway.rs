@@ -52,7 +52,7 @@ impl Default for StorageConfig {
 }
 
 /// Which sampling mode decides what leaves the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SamplingMode {
     /// Keep exactly the traces that a trigger span named.
@@ -81,6 +81,13 @@ pub struct SamplingConfig {
     /// Tail-sampling policies (the Collector's syntax) that trigger a trace like a probe does,
     /// as soon as spans that satisfy them arrive.
     pub trigger_rules: Vec<crate::PolicyConfig>,
+    /// Modes evaluated in shadow on the same stream: counted per mode, never exported (only
+    /// `mode` exports).
+    pub compare: Vec<SamplingMode>,
+    /// What marks an edge case for the figures of `compare`.
+    pub edge_cases: crate::EdgeCasesConfig,
+    /// Triggers that also keep traces sharing a resource with the triggered one.
+    pub lateral: Option<crate::LateralConfig>,
 }
 
 impl Default for SamplingConfig {
@@ -92,6 +99,9 @@ impl Default for SamplingConfig {
             head: None,
             tail_sampling: None,
             trigger_rules: Vec::new(),
+            compare: Vec::new(),
+            edge_cases: crate::EdgeCasesConfig::default(),
+            lateral: None,
         }
     }
 }
@@ -138,6 +148,17 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+impl SamplingMode {
+    /// The mode's name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SamplingMode::Triggered => "triggered",
+            SamplingMode::Head => "head",
+            SamplingMode::Tail => "tail",
         }
     }
 }

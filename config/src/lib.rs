@@ -5,6 +5,7 @@
 //! the file, line and column, and `${env:NAME}` is replaced by the environment variable `NAME`
 //! before parsing. Defaults are chosen so that an empty file is a working local gateway.
 
+mod compare;
 mod duration;
 mod env;
 mod error;
@@ -14,6 +15,7 @@ mod load;
 mod probe;
 mod tail_sampling;
 
+pub use compare::{EdgeCasesConfig, LateralConfig};
 pub use error::ConfigError;
 pub use gateway::{
     AdminConfig, ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig,

@@ -128,20 +128,32 @@ fn validate(config: &Config, file: &str) -> Result<(), ConfigError> {
     if let Some(rules) = sampling.trigger_rules_block() {
         rules.validate(file, "sampling.trigger_rules")?;
     }
-    match sampling.mode {
-        crate::SamplingMode::Head if sampling.head.is_none() => {
+    for (key, mode) in std::iter::once(("sampling.mode", sampling.mode))
+        .chain(sampling.compare.iter().map(|mode| ("sampling.compare", *mode)))
+    {
+        let missing = match mode {
+            crate::SamplingMode::Head if sampling.head.is_none() => "sampling.head",
+            crate::SamplingMode::Tail if sampling.tail_sampling.is_none() => {
+                "sampling.tail_sampling"
+            }
+            _ => continue,
+        };
+        let message = format!("{key} {} needs a {missing} block", mode.as_str());
+        return Err(invalid(missing, &message));
+    }
+    if let Some(lateral) = &sampling.lateral {
+        if lateral.attributes.iter().all(|key| key.is_empty()) {
             return Err(invalid(
-                "sampling.head",
-                "mode head needs a sampling.head block",
+                "sampling.lateral.attributes",
+                "name at least one span attribute key",
             ));
         }
-        crate::SamplingMode::Tail if sampling.tail_sampling.is_none() => {
+        if lateral.window.is_zero() {
             return Err(invalid(
-                "sampling.tail_sampling",
-                "mode tail needs a sampling.tail_sampling block",
+                "sampling.lateral.window",
+                "must be greater than zero",
             ));
         }
-        _ => {}
     }
     if let Some(otlp) = &gateway.exporters.otlp {
         if !(otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://")) {
@@ -204,6 +216,38 @@ probe:
             !message.contains("error: line"),
             "location printed twice: {message}"
         );
+    }
+
+    #[test]
+    fn compare_modes_need_their_blocks() {
+        let text = "sampling:\n  compare: [head, triggered]\n";
+        let message = parse_str(text, "c.yaml").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "c.yaml: sampling.head: sampling.compare head needs a sampling.head block"
+        );
+
+        let text = "sampling:\n  compare: [head, triggered]\n  head:\n    percentage: 1\n";
+        let config = parse_str(text, "c.yaml").unwrap();
+        let compare = &config.gateway.sampling.compare;
+        assert_eq!(
+            compare,
+            &[crate::SamplingMode::Head, crate::SamplingMode::Triggered]
+        );
+    }
+
+    #[test]
+    fn lateral_triggers_parse_with_defaults() {
+        let text = "sampling:\n  lateral:\n    attributes: [wbpf.pool.region]\n";
+        let config = parse_str(text, "l.yaml").unwrap();
+        let lateral = config.gateway.sampling.lateral.unwrap();
+        assert_eq!(lateral.attributes, ["wbpf.pool.region"]);
+        assert_eq!(lateral.window.as_secs(), 1);
+        assert_eq!(lateral.max_traces_per_trigger, 100);
+
+        let text = "sampling:\n  lateral:\n    attributes: []\n";
+        let message = parse_str(text, "l.yaml").unwrap_err().to_string();
+        assert!(message.contains("sampling.lateral.attributes"), "{message}");
     }
 
     #[test]
