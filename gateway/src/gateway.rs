@@ -6,14 +6,18 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
-use wbpf_config::GatewayConfig;
+use wbpf_config::{GatewayConfig, SamplingConfig, SamplingMode};
 use wbpf_storage::{SpanStore, StoreOptions, TraceId};
 
-use crate::buffer::{Buffer, Command};
+use crate::buffer::{Buffer, BufferParts, Command};
+use crate::compare::{self, CompareCounters};
+use crate::lateral::LateralIndex;
 use crate::mode::Mode;
+use crate::policy_metrics::PolicyMetrics;
 use crate::receiver::{grpc, http, Ingestor};
+use crate::split::SplitOptions;
 use crate::stats::Counters;
-use crate::{admin, export, metrics, GatewayError, GatewayStats};
+use crate::{admin, export, metrics, CompareSnapshot, GatewayError, GatewayStats};
 
 /// Requests waiting for the buffer thread before receivers wait too (backpressure).
 const COMMAND_QUEUE: usize = 1024;
@@ -29,6 +33,7 @@ pub struct Gateway {
     tasks: Vec<JoinHandle<()>>,
     buffer: std::thread::JoinHandle<()>,
     exporter: JoinHandle<()>,
+    compare: Option<(Arc<CompareCounters>, std::thread::JoinHandle<()>)>,
 }
 
 impl Gateway {
@@ -44,11 +49,19 @@ impl Gateway {
         };
         let path = config.storage.path.clone();
         let mode = Mode::from_config(&config.sampling, &config.storage)?;
-        let cache_size = config.sampling.decision_cache_size;
-        let buffer_counters = Arc::clone(&counters);
+        let comparison = compare::start(&config.sampling, &config.storage)?;
+        let policy_metrics = Arc::new(PolicyMetrics::default());
+        let parts = BufferParts {
+            export: export_queue,
+            counters: Arc::clone(&counters),
+            policy_metrics: Arc::clone(&policy_metrics),
+            decision_cache_size: decision_cache_size(&config.sampling),
+            shadow: comparison.as_ref().map(|c| c.sender.clone()),
+            lateral: config.sampling.lateral.as_ref().map(LateralIndex::new),
+        };
         let buffer = tokio::task::spawn_blocking(move || {
             let store = Arc::new(SpanStore::open(&path, &store_options)?);
-            Buffer::open(store, mode, cache_size, export_queue, buffer_counters)
+            Buffer::open(store, mode, parts)
         })
         .await
         .map_err(|err| GatewayError::Thread {
@@ -74,10 +87,19 @@ impl Gateway {
             )),
             None => None,
         };
+        let lateral_keys = config.sampling.lateral.as_ref();
+        let split = SplitOptions {
+            rules,
+            lateral_keys: lateral_keys
+                .map_or_else(Vec::new, |l| l.attributes.clone())
+                .into(),
+            // Splitting repeats resources per trace; allow some growth, but bounded.
+            max_bytes: receivers.max_request_bytes.saturating_mul(4),
+        };
         let ingestor = Ingestor::new(
             commands.clone(),
             Arc::clone(&counters),
-            rules,
+            split,
             receivers.max_request_bytes,
         );
         let (grpc_addr, grpc_server) =
@@ -94,7 +116,9 @@ impl Gateway {
         ];
         let mut admin_addr = None;
         if let Some(admin_config) = &config.admin {
-            let registry = metrics::registry(Arc::clone(&counters));
+            let compare_counters = comparison.as_ref().map(|c| Arc::clone(&c.counters));
+            let registry =
+                metrics::registry(Arc::clone(&counters), &policy_metrics, compare_counters);
             let (addr, server) = admin::serve(
                 admin_config.listen,
                 commands.clone(),
@@ -117,6 +141,7 @@ impl Gateway {
             tasks,
             buffer,
             exporter,
+            compare: comparison.map(|c| (c.counters, c.thread)),
         })
     }
 
@@ -138,6 +163,13 @@ impl Gateway {
     /// The counters so far.
     pub fn stats(&self) -> GatewayStats {
         self.counters.snapshot()
+    }
+
+    /// What each mode of `sampling.compare` kept so far; `None` without a comparison.
+    pub fn compare(&self) -> Option<CompareSnapshot> {
+        self.compare
+            .as_ref()
+            .map(|(counters, _)| counters.snapshot())
     }
 
     /// Keeps a trace, as if a trigger span for it had arrived.
@@ -177,9 +209,34 @@ impl Gateway {
         if let Err(err) = self.exporter.await {
             warn!(error = %err, "the export task failed");
         }
+        if let Some((_, thread)) = self.compare {
+            // The buffer held the last sender; the shadow now decides what is pending.
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                warn!("the comparison thread failed");
+            }
+        }
         let stats = self.counters.snapshot();
         info!(?stats, "gateway stopped");
         Ok(stats)
+    }
+}
+
+/// How many decisions the in-memory cache holds: the tail block's `decision_cache` sizes in
+/// tail mode when set, `sampling.decision_cache_size` otherwise. Decisions also live in RocksDB,
+/// so a miss costs a read, not a wrong decision.
+fn decision_cache_size(sampling: &SamplingConfig) -> u64 {
+    let tail_sizes = sampling
+        .tail_sampling
+        .as_ref()
+        .map(|tail| &tail.decision_cache)
+        .map_or(0, |c| {
+            c.sampled_cache_size
+                .saturating_add(c.non_sampled_cache_size)
+        });
+    match sampling.mode {
+        SamplingMode::Tail if tail_sizes > 0 => tail_sizes,
+        _ => sampling.decision_cache_size,
     }
 }
 

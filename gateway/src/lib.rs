@@ -15,17 +15,21 @@
 mod admin;
 mod buffer;
 mod clock;
+mod compare;
 mod error;
 mod export;
 mod http_server;
+mod lateral;
 mod metrics;
 mod mode;
+mod policy_metrics;
 mod receiver;
 mod split;
 mod stats;
 mod stop;
 mod validate;
 
+pub use compare::{CompareSnapshot, ModeFigures};
 pub use error::GatewayError;
 pub use stats::GatewayStats;
 

@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use crate::compare::{CompareCounters, ModeFigures};
+use crate::policy_metrics::PolicyMetrics;
 use crate::stats::Counters;
 
 /// Reads the shared counters on each scrape.
@@ -17,7 +20,7 @@ struct CountersCollector(Arc<Counters>);
 impl Collector for CountersCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.0.snapshot();
-        let counters: [(&str, &str, u64); 14] = [
+        let counters: [(&str, &str, u64); 15] = [
             ("requests", "OTLP export requests received", s.requests),
             (
                 "requests_rejected",
@@ -32,6 +35,11 @@ impl Collector for CountersCollector {
             ),
             ("traces_received", "distinct traces seen", s.traces_received),
             ("triggers", "traces triggered", s.triggers),
+            (
+                "lateral_triggers",
+                "traces kept for sharing a resource with a triggered trace",
+                s.lateral_triggers,
+            ),
             (
                 "traces_released",
                 "traces kept and sent to the exporters",
@@ -87,10 +95,101 @@ impl Collector for CountersCollector {
     }
 }
 
-/// A registry exposing the counters with the `wbpf_gateway` prefix.
-pub fn registry(counters: Arc<Counters>) -> Registry {
+/// Reads the comparison's counters on each scrape, one `mode` label per compared mode.
+#[derive(Debug)]
+struct CompareCollector(Arc<CompareCounters>);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    mode: &'static str,
+    exporting: &'static str,
+}
+
+impl Collector for CompareCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.0.snapshot();
+        let totals: [(&str, &str, u64); 5] = [
+            (
+                "compare_traces_seen",
+                "traces the comparison followed",
+                s.traces_seen,
+            ),
+            (
+                "compare_spans_seen",
+                "spans the comparison saw",
+                s.spans_seen,
+            ),
+            (
+                "compare_bytes_seen",
+                "protobuf bytes the comparison saw",
+                s.bytes_seen,
+            ),
+            (
+                "compare_edge_cases_seen",
+                "traces marked as edge cases",
+                s.edge_cases_seen,
+            ),
+            (
+                "compare_events_dropped",
+                "events the comparison fell behind on and skipped",
+                s.events_dropped,
+            ),
+        ];
+        for (name, help, value) in totals {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+
+        type Field = fn(&ModeFigures) -> u64;
+        let per_mode: [(&str, &str, Field); 5] = [
+            ("compare_traces_decided", "traces decided, per mode", |m| {
+                m.traces_decided
+            }),
+            ("compare_traces_kept", "traces kept, per mode", |m| {
+                m.traces_kept
+            }),
+            ("compare_spans_kept", "spans kept, per mode", |m| {
+                m.spans_kept
+            }),
+            (
+                "compare_bytes_kept",
+                "protobuf bytes each mode would export",
+                |m| m.bytes_kept,
+            ),
+            (
+                "compare_edge_cases_captured",
+                "edge cases whose trace each mode kept",
+                |m| m.edge_cases_captured,
+            ),
+        ];
+        for (name, help, field) in per_mode {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for figures in &s.modes {
+                let labels = ModeLabels {
+                    mode: figures.mode,
+                    exporting: if figures.exporting { "true" } else { "false" },
+                };
+                let counter = ConstCounter::new(field(figures));
+                counter.encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A registry exposing every metric of the gateway with the `wbpf_gateway` prefix.
+pub fn registry(
+    counters: Arc<Counters>,
+    policies: &PolicyMetrics,
+    compare: Option<Arc<CompareCounters>>,
+) -> Registry {
     let mut registry = Registry::with_prefix("wbpf_gateway");
     registry.register_collector(Box::new(CountersCollector(counters)));
+    policies.register(&mut registry);
+    if let Some(compare) = compare {
+        registry.register_collector(Box::new(CompareCollector(compare)));
+    }
     registry
 }
 

@@ -1,9 +1,7 @@
 //! The sampling mode: when the buffer decides a trace, and how.
 
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use wbpf_config::{SamplingConfig, SamplingMode, StorageConfig};
-use wbpf_sampler::{Decision, HeadSampler, Retention, TailSampler, TraceData};
-use wbpf_storage::TraceId;
+use wbpf_sampler::{Decision, HeadSampler, Retention, TailOutcome, TailSampler, TraceData};
 
 use crate::GatewayError;
 
@@ -18,12 +16,22 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode that exports: `sampling.mode`.
     pub fn from_config(
         sampling: &SamplingConfig,
         storage: &StorageConfig,
     ) -> Result<Self, GatewayError> {
+        Self::build(sampling.mode, sampling, storage)
+    }
+
+    /// `mode` with its settings from `sampling` and `storage`; also used for shadow modes.
+    pub fn build(
+        mode: SamplingMode,
+        sampling: &SamplingConfig,
+        storage: &StorageConfig,
+    ) -> Result<Self, GatewayError> {
         let invalid = |message: String| GatewayError::Sampler(message);
-        match sampling.mode {
+        match mode {
             SamplingMode::Triggered => Ok(Mode::Triggered {
                 retention: Retention::new(storage.retention),
             }),
@@ -66,22 +74,30 @@ impl Mode {
             Mode::Tail { wait_ms, .. } => wait_ms.saturating_mul(10).max(60_000),
         }
     }
+
+    /// When a trace must be decided at the latest, counted from its first span: the
+    /// retention window (triggered), `decision_wait` (tail), at once (head).
+    pub fn horizon_ms(&self) -> u64 {
+        match self {
+            Mode::Triggered { retention } => retention.window_ms(),
+            Mode::Head(_) => 0,
+            Mode::Tail { wait_ms, .. } => *wait_ms,
+        }
+    }
 }
 
-/// Evaluates the tail policies on a buffered trace; returns whether to keep it.
-///
-/// Known gap: the root's arrival time is not stored, so `decision_wait_after_root_received`
-/// is not applied; traces are decided `decision_wait` after their first span.
-pub fn evaluate_tail(
-    sampler: &TailSampler,
-    trace: TraceId,
-    first_seen_ms: u64,
-    resource_spans: &[ResourceSpans],
-    now_ms: u64,
-) -> bool {
-    let data = TraceData::from_resource_spans(trace.0, resource_spans, first_seen_ms);
-    if sampler.exceeds_max_size(&data) {
-        return false;
+/// Evaluates the tail policies on a buffered trace. A trace over `maximum_trace_size_bytes`
+/// is not sampled without evaluating policies (`None`), as in the Collector.
+pub fn evaluate_tail(sampler: &TailSampler, data: &TraceData, now_ms: u64) -> Option<TailOutcome> {
+    if sampler.exceeds_max_size(data) {
+        return None;
     }
-    sampler.evaluate(&data, now_ms).decision == Decision::Sampled
+    let clock = std::time::Instant::now();
+    let nanos = || u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    Some(sampler.evaluate_timed(data, now_ms, nanos))
+}
+
+/// Whether an evaluation keeps its trace.
+pub fn keeps(outcome: Option<&TailOutcome>) -> bool {
+    outcome.is_some_and(|outcome| outcome.decision == Decision::Sampled)
 }

@@ -4,12 +4,16 @@
 //! a list of self-contained `ResourceSpans` that export unchanged.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
+use wbpf_sampler::tail::is_root;
 use wbpf_sampler::{is_trigger, Decision, TailSampler, TraceData};
 use wbpf_storage::TraceId;
+
+use crate::lateral::{touches, Touch};
 
 /// The spans of one trace from one request.
 #[derive(Debug)]
@@ -22,6 +26,32 @@ pub struct TraceGroup {
     pub has_trigger: bool,
     /// The W3C `tracestate` of the first span, for head sampling.
     pub trace_state: String,
+    /// Whether a root span (no parent) is among the spans.
+    pub has_root: bool,
+    /// Uses of shared resources, for lateral triggers.
+    pub touches: Vec<Touch>,
+}
+
+/// What a split needs besides the request.
+#[derive(Debug, Default, Clone)]
+pub struct SplitOptions {
+    /// Policies that trigger a trace as a trigger span would.
+    pub rules: Option<Arc<TailSampler>>,
+    /// Span attribute keys naming shared resources (`sampling.lateral.attributes`).
+    pub lateral_keys: Arc<[String]>,
+    /// Most bytes the groups may take, resources repeated per trace.
+    pub max_bytes: usize,
+}
+
+/// Per-trace accumulation while splitting.
+#[derive(Default)]
+struct Pending {
+    pieces: Vec<ResourceSpans>,
+    spans: u64,
+    has_trigger: bool,
+    trace_state: String,
+    has_root: bool,
+    touches: Vec<Touch>,
 }
 
 /// Splits a validated request. Spans with ids of the wrong length were rejected earlier.
@@ -34,12 +64,12 @@ pub struct TraceGroup {
 /// `max_bytes`, before they can exhaust memory.
 pub fn split(
     request: ExportTraceServiceRequest,
-    rules: Option<&TailSampler>,
+    options: &SplitOptions,
     now_ms: u64,
-    max_bytes: usize,
 ) -> Result<Vec<TraceGroup>, String> {
+    let max_bytes = options.max_bytes;
     let mut total = 0usize;
-    let mut groups: HashMap<TraceId, (Vec<ResourceSpans>, u64, bool, String)> = HashMap::new();
+    let mut groups: HashMap<TraceId, Pending> = HashMap::new();
 
     for resource_spans in request.resource_spans {
         for scope_spans in resource_spans.scope_spans {
@@ -52,11 +82,18 @@ pub fn split(
             }
             for (trace, spans) in per_trace {
                 let entry = groups.entry(trace).or_default();
-                if let (0, Some(first)) = (entry.1, spans.first()) {
-                    entry.3 = first.trace_state.clone();
+                if let (0, Some(first)) = (entry.spans, spans.first()) {
+                    entry.trace_state = first.trace_state.clone();
                 }
-                entry.1 += spans.len() as u64;
-                entry.2 |= spans.iter().any(is_trigger);
+                entry.spans += spans.len() as u64;
+                for span in &spans {
+                    let trigger = is_trigger(span);
+                    entry.has_trigger |= trigger;
+                    entry.has_root |= is_root(span);
+                    if !options.lateral_keys.is_empty() {
+                        touches(&options.lateral_keys, span, trigger, &mut entry.touches);
+                    }
+                }
                 let piece = ResourceSpans {
                     resource: resource_spans.resource.clone(),
                     scope_spans: vec![ScopeSpans {
@@ -73,22 +110,24 @@ pub fn split(
                          repeats its resource and scope); send fewer traces per request"
                     ));
                 }
-                entry.0.push(piece);
+                entry.pieces.push(piece);
             }
         }
     }
 
+    let rules = options.rules.as_deref();
     Ok(groups
         .into_iter()
-        .map(
-            |(trace, (resource_spans, spans, has_trigger, trace_state))| TraceGroup {
-                trace,
-                has_trigger: has_trigger || matches_rules(rules, trace, &resource_spans, now_ms),
-                blob: merge(resource_spans).encode_to_vec(),
-                spans,
-                trace_state,
-            },
-        )
+        .map(|(trace, pending)| TraceGroup {
+            trace,
+            has_trigger: pending.has_trigger
+                || matches_rules(rules, trace, &pending.pieces, now_ms),
+            blob: merge(pending.pieces).encode_to_vec(),
+            spans: pending.spans,
+            trace_state: pending.trace_state,
+            has_root: pending.has_root,
+            touches: pending.touches,
+        })
         .collect())
 }
 
@@ -165,7 +204,11 @@ mod tests {
             }],
         };
 
-        let mut groups = split(request, None, 0, usize::MAX).unwrap();
+        let options = SplitOptions {
+            max_bytes: usize::MAX,
+            ..SplitOptions::default()
+        };
+        let mut groups = split(request, &options, 0).unwrap();
         groups.sort_by_key(|g| g.trace);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].spans, 2);

@@ -11,6 +11,7 @@ pub struct Counters {
     pub bytes_received: AtomicU64,
     pub traces_received: AtomicU64,
     pub triggers: AtomicU64,
+    pub lateral_triggers: AtomicU64,
     pub traces_released: AtomicU64,
     pub late_spans_forwarded: AtomicU64,
     pub traces_expired: AtomicU64,
@@ -36,6 +37,7 @@ impl Counters {
             bytes_received: get(&self.bytes_received),
             traces_received: get(&self.traces_received),
             triggers: get(&self.triggers),
+            lateral_triggers: get(&self.lateral_triggers),
             traces_released: get(&self.traces_released),
             late_spans_forwarded: get(&self.late_spans_forwarded),
             traces_expired: get(&self.traces_expired),
@@ -62,6 +64,8 @@ pub struct GatewayStats {
     pub traces_received: u64,
     /// Trigger spans received.
     pub triggers: u64,
+    /// Traces kept because they shared a resource with a triggered trace.
+    pub lateral_triggers: u64,
     pub traces_released: u64,
     pub late_spans_forwarded: u64,
     pub traces_expired: u64,

@@ -15,6 +15,11 @@ impl Retention {
         }
     }
 
+    /// The window's length in milliseconds.
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
+    }
+
     /// Traces first seen before this instant have aged out at `now_ms`.
     pub fn cutoff(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.window_ms)

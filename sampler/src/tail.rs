@@ -35,6 +35,9 @@ pub struct TailOutcome {
     pub policy: Option<usize>,
     /// Each policy's verdict, in [`TailSampler::policy_names`] order; `None` = not evaluated.
     pub per_policy: Vec<Option<Decision>>,
+    /// How long each evaluated policy took, in nanoseconds by the clock given to
+    /// [`TailSampler::evaluate_timed`] (zero from [`TailSampler::evaluate`]).
+    pub per_policy_nanos: Vec<u64>,
 }
 
 impl TailSampler {
@@ -79,6 +82,11 @@ impl TailSampler {
         }
     }
 
+    /// `decision_wait_after_root_received` in milliseconds, if set.
+    pub fn after_root_ms(&self) -> Option<u64> {
+        (self.after_root_ms > 0).then_some(self.after_root_ms)
+    }
+
     /// Whether `trace` outgrew `maximum_trace_size_bytes`; the Collector then decides it
     /// `NotSampled` at once, without evaluating policies.
     pub fn exceeds_max_size(&self, trace: &TraceData) -> bool {
@@ -91,9 +99,24 @@ impl TailSampler {
     /// policies (rate limits, `composite`) count this trace against their budgets if they
     /// sample it, even if another policy decides the trace.
     pub fn evaluate(&self, trace: &TraceData, now_ms: u64) -> TailOutcome {
+        self.evaluate_timed(trace, now_ms, || 0)
+    }
+
+    /// [`TailSampler::evaluate`], timing each policy with `clock_nanos`, a monotonic clock
+    /// in nanoseconds supplied by the caller (the sampler reads no clock itself).
+    pub fn evaluate_timed(
+        &self,
+        trace: &TraceData,
+        now_ms: u64,
+        mut clock_nanos: impl FnMut() -> u64,
+    ) -> TailOutcome {
         let mut per_policy = vec![None; self.policies.len()];
-        for (slot, (_, policy)) in per_policy.iter_mut().zip(&self.policies) {
+        let mut per_policy_nanos = vec![0; self.policies.len()];
+        let slots = per_policy.iter_mut().zip(per_policy_nanos.iter_mut());
+        for ((slot, nanos), (_, policy)) in slots.zip(&self.policies) {
+            let started = clock_nanos();
             let decision = policy.evaluate(trace, now_ms);
+            *nanos = clock_nanos().saturating_sub(started);
             *slot = Some(decision);
             if decision == Decision::Dropped
                 || (self.sample_on_first_match && decision == Decision::Sampled)
@@ -107,6 +130,7 @@ impl TailSampler {
             decision,
             policy,
             per_policy,
+            per_policy_nanos,
         }
     }
 }

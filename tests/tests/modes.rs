@@ -4,22 +4,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{status, Span, Status};
 use wbpf_gateway::Gateway;
-
-/// Parses `sampling` YAML as a user would write it, with test ports, paths and a file exporter.
-fn config(dir: &Path, sampling: &str) -> wbpf_config::GatewayConfig {
-    let text = format!(
-        "receivers:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n\
-         storage:\n  path: {}\n\
-         exporters:\n  file:\n    path: {}\n{sampling}",
-        dir.join("rocksdb").display(),
-        dir.join("out.jsonl").display(),
-    );
-    wbpf_config::parse_str(&text, "test.yaml").unwrap().gateway
-}
+use wbpf_tests::{exported_by_trace, gateway_config as config, metric, scrape, test_span};
 
 fn span(trace: [u8; 16], id: u8, error: bool, trace_state: &str) -> Span {
     let code = if error {
@@ -28,45 +15,25 @@ fn span(trace: [u8; 16], id: u8, error: bool, trace_state: &str) -> Span {
         status::StatusCode::Ok
     };
     Span {
-        trace_id: trace.to_vec(),
-        span_id: vec![id; 8],
-        name: format!("span-{id}"),
         trace_state: trace_state.to_owned(),
-        start_time_unix_nano: 1_700_000_000_000_000_000,
-        end_time_unix_nano: 1_700_000_000_010_000_000,
         status: Some(Status {
             code: code as i32,
             ..Default::default()
         }),
-        ..Default::default()
+        ..test_span(trace, id)
     }
 }
 
 async fn send(gateway: &Gateway, spans: Vec<Span>) {
-    let mut client = TraceServiceClient::connect(format!("http://{}", gateway.grpc_addr()))
-        .await
-        .unwrap();
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    client.export(request).await.unwrap();
+    wbpf_tests::send_spans(gateway.grpc_addr(), spans).await;
 }
 
 /// Exported spans per hex trace id, with their tracestate.
 fn exported(dir: &Path) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for span in wbpf_tests::exported_spans(&dir.join("out.jsonl")) {
-        out.entry(hex::encode(&span.trace_id))
-            .or_default()
-            .push(span.trace_state);
-    }
-    out
+    exported_by_trace(&dir.join("out.jsonl"))
+        .into_iter()
+        .map(|(trace, spans)| (trace, spans.into_iter().map(|s| s.trace_state).collect()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,6 +79,15 @@ async fn tail_mode_keeps_what_the_policies_sample_and_late_spans_follow() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(exported(dir.path())[&failed_hex].len(), 3);
     assert!(!exported(dir.path()).contains_key(&hex::encode(fine)));
+
+    let admin = gateway.admin_addr().unwrap();
+    let metrics = scrape(admin).await;
+    let series = r#"wbpf_gateway_policy_decisions_total{policy="errors",decision="sampled"}"#;
+    assert_eq!(metric(&metrics, series), Some(1.0), "{metrics}");
+    let series = r#"wbpf_gateway_tail_decisions_total{decision="not_sampled"}"#;
+    assert_eq!(metric(&metrics, series), Some(1.0), "{metrics}");
+    let series = r#"wbpf_gateway_policy_evaluation_seconds_count{policy="errors"}"#;
+    assert_eq!(metric(&metrics, series), Some(2.0), "{metrics}");
 
     let stats = gateway.shutdown().await.unwrap();
     assert_eq!(stats.traces_released, 1);
@@ -185,5 +161,43 @@ async fn a_trigger_rule_keeps_a_trace_as_soon_as_a_matching_span_arrives() {
     assert_eq!(got.get(&hex::encode(failed)).map(Vec::len), Some(2));
     assert!(!got.contains_key(&hex::encode(fine)));
     assert_eq!(stats.triggers, 1);
+    assert_eq!(stats.traces_buffered, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_mode_decides_sooner_after_the_root_with_decision_wait_after_root_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let sampling = "sampling:\n  mode: tail\n  sweep_interval: 50ms\n  tail_sampling:\n    \
+                    decision_wait: 30s\n    decision_wait_after_root_received: 200ms\n    \
+                    policies:\n      - name: all\n        type: always_sample\n";
+    let gateway = Gateway::start(&config(dir.path(), sampling)).await.unwrap();
+
+    let rooted = [0x51; 16];
+    let rootless = [0x52; 16];
+    let child = Span {
+        parent_span_id: vec![9; 8],
+        ..span(rootless, 2, false, "")
+    };
+    send(&gateway, vec![span(rooted, 1, false, ""), child]).await;
+
+    let rooted_hex = hex::encode(rooted);
+    let mut released = false;
+    for _ in 0..200 {
+        if exported(dir.path()).contains_key(&rooted_hex) {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        released,
+        "the trace whose root arrived was not decided after 200 ms"
+    );
+    assert!(
+        !exported(dir.path()).contains_key(&hex::encode(rootless)),
+        "a trace without its root must wait the whole decision_wait"
+    );
+    let stats = gateway.shutdown().await.unwrap();
+    assert_eq!(stats.traces_released, 1);
     assert_eq!(stats.traces_buffered, 1);
 }

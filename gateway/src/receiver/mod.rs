@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::sync::{mpsc, oneshot};
-use wbpf_sampler::TailSampler;
 
 use crate::buffer::Command;
 use crate::clock::now_ms;
-use crate::split::split;
+use crate::split::{split, SplitOptions};
 use crate::stats::Counters;
 use crate::validate::validate;
 use crate::GatewayError;
@@ -22,21 +21,22 @@ use crate::GatewayError;
 pub struct Ingestor {
     commands: mpsc::Sender<Command>,
     counters: Arc<Counters>,
-    rules: Option<Arc<TailSampler>>,
+    split: Arc<SplitOptions>,
     pub max_request_bytes: usize,
 }
 
 impl Ingestor {
+    /// `split.max_bytes` bounds the groups of one request; `max_request_bytes` the request.
     pub fn new(
         commands: mpsc::Sender<Command>,
         counters: Arc<Counters>,
-        rules: Option<Arc<TailSampler>>,
+        split: SplitOptions,
         max_request_bytes: usize,
     ) -> Self {
         Self {
             commands,
             counters,
-            rules,
+            split: Arc::new(split),
             max_request_bytes,
         }
     }
@@ -53,10 +53,8 @@ impl Ingestor {
             return Err(GatewayError::InvalidRequest(message));
         }
 
-        let rules = self.rules.clone();
-        // Splitting repeats resources per trace; allow some growth, but bounded.
-        let budget = self.max_request_bytes.saturating_mul(4);
-        let split = move || split(request, rules.as_deref(), now_ms(), budget);
+        let options = Arc::clone(&self.split);
+        let split = move || split(request, &options, now_ms());
         let groups = tokio::task::spawn_blocking(split)
             .await
             .map_err(|err| GatewayError::Thread {

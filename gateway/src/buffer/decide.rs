@@ -1,0 +1,193 @@
+//! Decisions: triggers from outside the stream, release, expiry and tail evaluation.
+
+use std::sync::atomic::Ordering;
+
+use tracing::{debug, error, warn};
+use wbpf_sampler::TraceData;
+use wbpf_storage::{Decision, TraceId, WriteSet};
+
+use super::Buffer;
+use crate::clock::now_ms;
+use crate::mode::{evaluate_tail, keeps, Mode};
+use crate::split::decode_blob;
+use crate::stats::Counters;
+use crate::GatewayError;
+
+/// Most expired traces deleted per sweep, so a sweep never stalls ingest for long.
+const MAX_EXPIRED_PER_SWEEP: usize = 20_000;
+
+impl Buffer {
+    /// Keeps `trace` for a trigger from outside its spans (the admin endpoint, a probe's
+    /// trigger sent on its own).
+    pub(super) fn trigger(&mut self, trace: TraceId) -> Result<(), GatewayError> {
+        Counters::add(&self.counters().triggers, 1);
+        self.keep(trace)
+    }
+
+    /// Keeps `trace` because it shared a resource with a triggered trace.
+    pub(super) fn keep_lateral(&mut self, trace: TraceId) -> Result<(), GatewayError> {
+        Counters::add(&self.counters().lateral_triggers, 1);
+        self.keep(trace)
+    }
+
+    /// Records a keep decision, then releases whatever is buffered of `trace`.
+    fn keep(&mut self, trace: TraceId) -> Result<(), GatewayError> {
+        if let Some(shadow) = &self.parts.shadow {
+            shadow.trigger(trace);
+        }
+        if self.decision(trace) == Some(true) {
+            return Ok(());
+        }
+        let mut set = WriteSet::new();
+        set.decide(
+            trace,
+            Decision::Keep {
+                decided_at_ms: now_ms(),
+            },
+        );
+        self.store.commit(set)?;
+        self.release(trace)
+    }
+
+    /// Exports every buffered span of a trace whose keep decision is committed.
+    pub(super) fn release(&mut self, trace: TraceId) -> Result<(), GatewayError> {
+        self.decided.insert(trace, true);
+        let Some(first_seen) = self.unbuffer(trace) else {
+            debug!(%trace, "trigger before any span; later spans are forwarded on arrival");
+            return Ok(());
+        };
+        for blob in self.store.read_trace(trace)? {
+            self.export_blob(&blob);
+        }
+        self.store.delete_trace(trace, first_seen)?;
+        Counters::add(&self.counters().traces_released, 1);
+        debug!(%trace, "trace released");
+        Ok(())
+    }
+
+    /// Decides or deletes the traces that are due.
+    pub(super) fn sweep(&mut self) -> Result<(), GatewayError> {
+        let now = now_ms();
+        self.sweep_roots(now)?;
+        let Some(cutoff) = self.mode.due_before(now) else {
+            return Ok(());
+        };
+        let due = self.store.expired(cutoff, MAX_EXPIRED_PER_SWEEP)?;
+        let tail = matches!(self.mode, Mode::Tail { .. });
+        for (first_seen, trace) in &due {
+            self.unbuffer(*trace);
+            if tail {
+                self.decide_tail(*trace, *first_seen, now)?;
+            } else {
+                self.store.delete_trace(*trace, *first_seen)?;
+                Counters::add(&self.counters().traces_expired, 1);
+            }
+        }
+        if !due.is_empty() {
+            debug!(due = due.len(), buffered = self.buffered.len(), "sweep");
+        }
+        if let Some(index) = &mut self.parts.lateral {
+            index.prune(cutoff);
+        }
+
+        self.sweeps += 1;
+        if self.sweeps.is_multiple_of(60) {
+            let before = now.saturating_sub(self.mode.decision_ttl_ms());
+            let pruned = self.store.prune_decisions(before)?;
+            debug!(pruned, "old decisions pruned");
+        }
+        Ok(())
+    }
+
+    /// Tail mode: decides the traces whose root arrived `decision_wait_after_root_received` ago.
+    fn sweep_roots(&mut self, now: u64) -> Result<(), GatewayError> {
+        while let Some((due, trace)) = self.roots.front().copied() {
+            if due > now {
+                break;
+            }
+            self.roots.pop_front();
+            self.roots_seen.remove(&trace);
+            if let Some(first_seen) = self.unbuffer(trace) {
+                self.decide_tail(trace, first_seen, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets `trace` as undecided; returns when it was first seen, if it was buffered.
+    fn unbuffer(&mut self, trace: TraceId) -> Option<u64> {
+        let first_seen = self.buffered.remove(&trace)?;
+        self.counters()
+            .traces_buffered
+            .fetch_sub(1, Ordering::Relaxed);
+        Some(first_seen)
+    }
+
+    /// Evaluates the tail policies on a trace that is due, records and applies the decision.
+    fn decide_tail(
+        &mut self,
+        trace: TraceId,
+        first_seen: u64,
+        now: u64,
+    ) -> Result<(), GatewayError> {
+        let Mode::Tail { sampler, .. } = &self.mode else {
+            return Ok(());
+        };
+        let mut resource_spans = Vec::new();
+        for blob in self.store.read_trace(trace)? {
+            match decode_blob(&blob) {
+                Ok(decoded) => resource_spans.extend(decoded),
+                Err(err) => {
+                    self.parts.policy_metrics.evaluation_error();
+                    error!(error = %err, %trace, "a stored span group does not decode");
+                }
+            }
+        }
+        let data = TraceData::from_resource_spans(trace.0, &resource_spans, first_seen);
+        let outcome = evaluate_tail(sampler, &data, now);
+        let delay = now.saturating_sub(first_seen);
+        self.parts
+            .policy_metrics
+            .record(sampler.policy_names(), outcome.as_ref(), delay);
+        let keep = keeps(outcome.as_ref());
+
+        let mut set = WriteSet::new();
+        let decision = match keep {
+            true => Decision::Keep { decided_at_ms: now },
+            false => Decision::Drop { decided_at_ms: now },
+        };
+        set.decide(trace, decision);
+        self.store.commit(set)?;
+        self.decided.insert(trace, keep);
+        if keep {
+            self.parts.export.push(resource_spans);
+            Counters::add(&self.counters().traces_released, 1);
+        } else {
+            Counters::add(&self.counters().traces_sampled_out, 1);
+        }
+        self.store.delete_trace(trace, first_seen)?;
+        Ok(())
+    }
+
+    /// The decision on `trace`, if one was made: `Some(true)` to keep.
+    pub(super) fn decision(&self, trace: TraceId) -> Option<bool> {
+        if let Some(keep) = self.decided.get(&trace) {
+            return Some(keep);
+        }
+        if self.buffered.contains_key(&trace) {
+            // A buffered trace is undecided: deciding releases and unbuffers it.
+            return None;
+        }
+        match self.store.decision(trace) {
+            Ok(Some(decision)) => {
+                self.decided.insert(trace, decision.is_keep());
+                Some(decision.is_keep())
+            }
+            Ok(None) => None,
+            Err(err) => {
+                warn!(error = %err, %trace, "reading a decision failed; buffering the spans");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The buffer: one thread that owns the span store and every trace's state.
+//!
+//! Serialising ingest, triggers and expiry through one thread means a trace can never be
+//! released while another request's spans for it are half-written. Throughput comes from group
+//! commit instead: every waiting request is folded into one RocksDB write batch, and all of them
+//! are acknowledged after that batch is committed.
+//!
+//! A trigger's decision is committed in the same batch as the spans that carried it, so a
+//! crash between commit and release loses nothing: on start, every buffered trace that already
+//! has a keep decision is released.
+//!
+//! [`ingest`] stores spans and applies what arrives with them (triggers, lateral triggers,
+//! head decisions); [`decide`] holds the decisions themselves (triggers from outside, release,
+//! expiry, tail evaluation).
+
+mod decide;
+mod ingest;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+use wbpf_storage::{Decision, SpanStore, TraceId};
+
+use crate::compare::ShadowSender;
+use crate::export::ExportQueue;
+use crate::lateral::LateralIndex;
+use crate::mode::Mode;
+use crate::policy_metrics::PolicyMetrics;
+use crate::split::{decode_blob, TraceGroup};
+use crate::stats::Counters;
+use crate::GatewayError;
+
+/// Most ingest commands folded into one write batch.
+const MAX_GROUP: usize = 256;
+
+pub type Ack = oneshot::Sender<Result<(), GatewayError>>;
+
+/// What the buffer thread is asked to do.
+pub enum Command {
+    /// Store these groups; answer on `ack` once they are durable.
+    Ingest { groups: Vec<TraceGroup>, ack: Ack },
+    /// Keep this trace (a trigger from outside the OTLP stream).
+    Trigger { trace: TraceId },
+    /// Delete untriggered traces that aged out.
+    Sweep,
+    /// Finish what is queued, then stop.
+    Shutdown,
+}
+
+/// What the buffer works with besides the store and the mode.
+pub struct BufferParts {
+    pub export: ExportQueue,
+    pub counters: Arc<Counters>,
+    pub policy_metrics: Arc<PolicyMetrics>,
+    /// Remembered decisions, for late spans without a RocksDB read.
+    pub decision_cache_size: u64,
+    /// The comparison's shadow, if `sampling.compare` is set.
+    pub shadow: Option<ShadowSender>,
+    /// Lateral triggers, if `sampling.lateral` is set.
+    pub lateral: Option<LateralIndex>,
+}
+
+pub struct Buffer {
+    store: Arc<SpanStore>,
+    mode: Mode,
+    /// Buffered, undecided traces and when each was first seen.
+    buffered: HashMap<TraceId, u64>,
+    /// Recent decisions (true: keep), so late spans need no RocksDB read.
+    decided: Cache<TraceId, bool>,
+    /// Tail mode with `decision_wait_after_root_received`: when each trace whose root arrived
+    /// is due, in arrival order (so in due order).
+    roots: VecDeque<(u64, TraceId)>,
+    roots_seen: HashSet<TraceId>,
+    parts: BufferParts,
+    sweeps: u64,
+}
+
+impl Buffer {
+    /// Loads the buffered traces from the store and releases those already decided.
+    pub fn open(
+        store: Arc<SpanStore>,
+        mode: Mode,
+        parts: BufferParts,
+    ) -> Result<Self, GatewayError> {
+        let ttl = Duration::from_millis(mode.decision_ttl_ms().max(1));
+        let decided = Cache::builder()
+            .max_capacity(parts.decision_cache_size)
+            .time_to_live(ttl)
+            .build();
+        let mut buffer = Self {
+            store,
+            mode,
+            buffered: HashMap::new(),
+            decided,
+            roots: VecDeque::new(),
+            roots_seen: HashSet::new(),
+            parts,
+            sweeps: 0,
+        };
+
+        let traces = buffer.store.buffered_traces()?;
+        let mut pending = Vec::new();
+        for (first_seen, trace) in traces {
+            buffer.buffered.insert(trace, first_seen);
+            if buffer.store.decision(trace)?.is_some_and(Decision::is_keep) {
+                pending.push(trace);
+            }
+        }
+        Counters::add(
+            &buffer.parts.counters.traces_buffered,
+            buffer.buffered.len() as u64,
+        );
+        info!(
+            traces = buffer.buffered.len(),
+            pending_releases = pending.len(),
+            "span buffer recovered"
+        );
+        for trace in pending {
+            buffer.release(trace)?;
+        }
+        Ok(buffer)
+    }
+
+    /// Runs until [`Command::Shutdown`] or until every sender of `commands` is dropped.
+    pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut running = true;
+        while running {
+            let Some(first) = commands.blocking_recv() else {
+                break;
+            };
+            let mut ingests = Vec::new();
+            let mut others = Vec::new();
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Ingest { groups, ack } => ingests.push((groups, ack)),
+                    other => others.push(other),
+                }
+                if ingests.len() < MAX_GROUP {
+                    next = commands.try_recv().ok();
+                }
+            }
+
+            if !ingests.is_empty() {
+                self.ingest(ingests);
+            }
+            for command in others {
+                let result = match command {
+                    Command::Trigger { trace } => self.trigger(trace),
+                    Command::Sweep => self.sweep(),
+                    Command::Shutdown => {
+                        running = false;
+                        Ok(())
+                    }
+                    Command::Ingest { .. } => Ok(()),
+                };
+                if let Err(err) = result {
+                    error!(error = %err, "span buffer operation failed");
+                }
+            }
+        }
+        info!(traces = self.buffered.len(), "span buffer stopped");
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.parts.counters
+    }
+
+    /// Exports a head-sampled group with the sampling threshold recorded in `tracestate`.
+    fn export_head_sampled(&self, blob: &[u8], threshold: wbpf_sampler::Threshold) {
+        match decode_blob(blob) {
+            Ok(mut resource_spans) => {
+                for span in resource_spans
+                    .iter_mut()
+                    .flat_map(|r| r.scope_spans.iter_mut())
+                    .flat_map(|s| s.spans.iter_mut())
+                {
+                    span.trace_state =
+                        wbpf_sampler::head::with_threshold(&span.trace_state, threshold);
+                }
+                self.parts.export.push(resource_spans);
+            }
+            Err(err) => error!(error = %err, "a span group does not decode; dropped"),
+        }
+    }
+
+    fn export_blob(&self, blob: &[u8]) {
+        match decode_blob(blob) {
+            Ok(resource_spans) => self.parts.export.push(resource_spans),
+            Err(err) => error!(error = %err, "a stored span group does not decode; dropped"),
+        }
+    }
+}
