@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::ConfigError;
+use crate::error::Problems;
 
 /// `head:` settings.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -17,16 +17,14 @@ pub struct HeadSamplingConfig {
 
 impl HeadSamplingConfig {
     /// Checks that `percentage` is a number between 0 and 100; `prefix` is the block's key path.
-    pub fn validate(&self, file: &str, prefix: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, prefix: &str, problems: &mut Problems) {
         let pct = self.percentage;
         if !pct.is_finite() || !(0.0..=100.0).contains(&pct) {
-            return Err(ConfigError::Invalid {
-                file: file.to_owned(),
-                key: format!("{prefix}.percentage"),
-                message: format!("{pct} is not a percentage between 0 and 100"),
-            });
+            problems.push(
+                format!("{prefix}.percentage"),
+                format!("{pct} is not a percentage between 0 and 100"),
+            );
         }
-        Ok(())
     }
 
     /// The share of traces kept, between 0 and 1.
@@ -41,20 +39,25 @@ mod tests {
 
     #[test]
     fn percentage_must_be_between_0_and_100() {
+        let check = |config: HeadSamplingConfig| {
+            let mut problems = Problems::default();
+            config.validate("sampling.head", &mut problems);
+            problems.into_result("h.yaml", "sampling:\n  head:\n    percentage: 0\n")
+        };
         let ok: HeadSamplingConfig = serde_saphyr::from_str("percentage: 1.5").unwrap();
-        assert!(ok.validate("h.yaml", "sampling.head").is_ok());
+        assert!(check(ok).is_ok());
         assert!((ok.probability() - 0.015).abs() < 1e-12);
 
-        let bad = HeadSamplingConfig { percentage: 120.0 };
-        let message = bad
-            .validate("h.yaml", "sampling.head")
+        let message = check(HeadSamplingConfig { percentage: 120.0 })
             .unwrap_err()
             .to_string();
-        assert!(message.contains("sampling.head.percentage"), "{message}");
-        assert!(HeadSamplingConfig {
+        assert_eq!(
+            message,
+            "h.yaml:3:5: sampling.head.percentage: 120 is not a percentage between 0 and 100"
+        );
+        assert!(check(HeadSamplingConfig {
             percentage: f64::NAN
-        }
-        .validate("h", "h")
+        })
         .is_err());
     }
 }

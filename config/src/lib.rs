@@ -2,8 +2,9 @@
 //!
 //! One YAML file configures both halves: `receivers`, `storage`, `sampling` and `exporters` for
 //! the gateway, `probe` for the node probe. Every struct rejects unknown keys, every error names
-//! the file, line and column, and `${env:NAME}` is replaced by the environment variable `NAME`
-//! before parsing. Defaults are chosen so that an empty file is a working local gateway.
+//! the file, line, column and key path, and `${env:NAME}` is replaced by the environment
+//! variable `NAME` before parsing. Defaults are chosen so that an empty file is a working local
+//! gateway.
 
 mod compare;
 mod duration;
@@ -12,18 +13,22 @@ mod error;
 mod gateway;
 mod head;
 mod load;
+mod locate;
 mod probe;
 mod tail_sampling;
 
 pub use compare::{EdgeCasesConfig, LateralConfig};
-pub use error::ConfigError;
+pub use error::{ConfigError, Problem};
 pub use gateway::{
     AdminConfig, ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig,
     ReceiversConfig, SamplingConfig, SamplingMode, StorageConfig,
 };
 pub use head::HeadSamplingConfig;
 pub use load::{load_file, parse_str, Config};
-pub use probe::{ContextConfig, DetectorConfig, FunctionLatencyConfig, ProbeConfig};
+pub use probe::{
+    ContextConfig, DetectorConfig, FunctionLatencyConfig, LatencyThreshold, MemoryPressureConfig,
+    MigrationConfig, ProbeConfig, SyscallLatencyConfig, DEFAULT_MIN_SAMPLES,
+};
 pub use tail_sampling::{
     parse_tail_sampling_block, AndConfig, BooleanAttributeConfig, BytesLimitingConfig,
     CompositeConfig, DecisionCacheConfig, DropConfig, LatencyConfig, NotConfig,

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::error::Problems;
 use crate::{
     env, ConfigError, ExportersConfig, GatewayConfig, ProbeConfig, ReceiversConfig, SamplingConfig,
-    StorageConfig,
+    SamplingMode, StorageConfig,
 };
 
 /// A whole wBPF config file.
@@ -58,7 +59,8 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
     } else {
         text
     };
-    let raw: RawConfig = serde_saphyr::from_str(&text).map_err(|err| syntax_error(file, &err))?;
+    let raw: RawConfig =
+        serde_saphyr::from_str(&text).map_err(|err| ConfigError::syntax(file, &text, &err))?;
 
     let config = Config {
         gateway: GatewayConfig {
@@ -70,100 +72,75 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
         },
         probe: raw.probe,
     };
-    validate(&config, file)?;
+    let mut problems = Problems::default();
+    validate(&config, &mut problems);
+    problems.into_result(file, &text)?;
     Ok(config)
 }
 
-fn syntax_error(file: &str, err: &serde_saphyr::Error) -> ConfigError {
-    let (line, column) = err
-        .location()
-        .map(|loc| (loc.line(), loc.column()))
-        .unwrap_or((0, 0));
-    let message = err.to_string();
-    let first = message.lines().next().unwrap_or_default();
-    // The parser's own text starts with "error: line L column C: "; the location is ours.
-    let message = first
-        .strip_prefix("error: line ")
-        .and_then(|rest| rest.split_once(": "))
-        .map_or(first, |(_, text)| text)
-        .to_owned();
-    ConfigError::Syntax {
-        file: file.to_owned(),
-        line,
-        column,
-        message,
-    }
-}
-
-fn validate(config: &Config, file: &str) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: &str| ConfigError::Invalid {
-        file: file.to_owned(),
-        key: key.to_owned(),
-        message: message.to_owned(),
-    };
+/// Records every value of `config` that is not acceptable.
+fn validate(config: &Config, problems: &mut Problems) {
+    const POSITIVE: &str = "must be greater than zero";
 
     let gateway = &config.gateway;
     if gateway.storage.retention.is_zero() {
-        return Err(invalid("storage.retention", "must be greater than zero"));
+        problems.push("storage.retention", POSITIVE);
     }
     if gateway.sampling.sweep_interval.is_zero() {
-        return Err(invalid(
-            "sampling.sweep_interval",
-            "must be greater than zero",
-        ));
+        problems.push("sampling.sweep_interval", POSITIVE);
     }
     if gateway.receivers.max_request_bytes == 0 {
-        return Err(invalid(
-            "receivers.max_request_bytes",
-            "must be greater than zero",
-        ));
+        problems.push("receivers.max_request_bytes", POSITIVE);
     }
+
     let sampling = &gateway.sampling;
     if let Some(head) = &sampling.head {
-        head.validate(file, "sampling.head")?;
+        head.validate("sampling.head", problems);
     }
     if let Some(tail) = &sampling.tail_sampling {
-        tail.validate(file, "sampling.tail_sampling")?;
+        tail.validate("sampling.tail_sampling", problems);
     }
-    if let Some(rules) = sampling.trigger_rules_block() {
-        rules.validate(file, "sampling.trigger_rules")?;
-    }
-    for (key, mode) in std::iter::once(("sampling.mode", sampling.mode))
-        .chain(sampling.compare.iter().map(|mode| ("sampling.compare", *mode)))
-    {
+    crate::tail_sampling::validate_policies(
+        &sampling.trigger_rules,
+        "sampling.trigger_rules",
+        problems,
+    );
+    let compared = sampling
+        .compare
+        .iter()
+        .enumerate()
+        .map(|(i, mode)| (format!("sampling.compare[{i}]"), *mode));
+    let mut reported = Vec::new();
+    for (at, mode) in std::iter::once(("sampling.mode".to_owned(), sampling.mode)).chain(compared) {
         let missing = match mode {
-            crate::SamplingMode::Head if sampling.head.is_none() => "sampling.head",
-            crate::SamplingMode::Tail if sampling.tail_sampling.is_none() => {
-                "sampling.tail_sampling"
-            }
+            SamplingMode::Head if sampling.head.is_none() => "sampling.head",
+            SamplingMode::Tail if sampling.tail_sampling.is_none() => "sampling.tail_sampling",
             _ => continue,
         };
-        let message = format!("{key} {} needs a {missing} block", mode.as_str());
-        return Err(invalid(missing, &message));
+        if reported.contains(&missing) {
+            continue;
+        }
+        reported.push(missing);
+        let setting = at.split('[').next().unwrap_or_default();
+        let message = format!("{setting} {} needs a {missing} block", mode.as_str());
+        problems.push_at(missing, at, message);
     }
     if let Some(lateral) = &sampling.lateral {
         if lateral.attributes.iter().all(|key| key.is_empty()) {
-            return Err(invalid(
-                "sampling.lateral.attributes",
-                "name at least one span attribute key",
-            ));
+            let message = "name at least one span attribute key";
+            problems.push("sampling.lateral.attributes", message);
         }
         if lateral.window.is_zero() {
-            return Err(invalid(
-                "sampling.lateral.window",
-                "must be greater than zero",
-            ));
+            problems.push("sampling.lateral.window", POSITIVE);
         }
     }
+
     if let Some(otlp) = &gateway.exporters.otlp {
         if !(otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://")) {
-            return Err(invalid(
-                "exporters.otlp.endpoint",
-                "must start with http:// or https://",
-            ));
+            let message = "must start with http:// or https://";
+            problems.push("exporters.otlp.endpoint", message);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -202,8 +179,14 @@ probe:
         assert_eq!(config.gateway.storage.retention.as_secs(), 30);
         let probe = config.probe.unwrap();
         assert_eq!(probe.detectors.len(), 1);
-        let crate::DetectorConfig::FunctionLatency(detector) = &probe.detectors[0];
-        assert_eq!(detector.threshold.as_millis(), 500);
+        let crate::DetectorConfig::FunctionLatency(detector) = &probe.detectors[0] else {
+            panic!("{:?}", probe.detectors[0]);
+        };
+        let threshold = std::time::Duration::from_millis(500);
+        assert_eq!(
+            detector.threshold,
+            crate::probe::LatencyThreshold::Fixed(threshold)
+        );
     }
 
     #[test]
@@ -224,7 +207,7 @@ probe:
         let message = parse_str(text, "c.yaml").unwrap_err().to_string();
         assert_eq!(
             message,
-            "c.yaml: sampling.head: sampling.compare head needs a sampling.head block"
+            "c.yaml:2:13: sampling.head: sampling.compare head needs a sampling.head block"
         );
 
         let text = "sampling:\n  compare: [head, triggered]\n  head:\n    percentage: 1\n";

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// Where a workload publishes which trace a thread is serving.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,20 +22,146 @@ fn default_context_symbol() -> String {
 
 /// Function-latency outliers: a uprobe/uretprobe pair timing one symbol in the kernel.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "FunctionLatencyFields")]
 pub struct FunctionLatencyConfig {
     /// Detector instance name, reported on trigger spans; defaults to the symbol.
-    #[serde(default)]
     pub name: Option<String>,
     /// Binary or shared library holding the symbol.
     pub binary: PathBuf,
     pub symbol: String,
-    /// A call taking longer than this emits a trigger.
+    /// When a call is slow enough to trigger.
+    pub threshold: LatencyThreshold,
+    /// Only this process; all processes mapping the binary when absent.
+    pub pid: Option<u32>,
+}
+
+/// A fixed latency limit, or one recomputed from the observed latency distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LatencyThreshold {
+    /// `threshold: 20ms`: a call taking longer triggers.
+    Fixed(Duration),
+    /// `percentile: 99.9`: a call slower than that percentile of all timed calls triggers,
+    /// once at least `min_samples` calls were timed.
+    Percentile { percentile: f64, min_samples: u64 },
+}
+
+/// Default `min_samples` of an adaptive function-latency detector.
+pub const DEFAULT_MIN_SAMPLES: u64 = 1000;
+
+/// The YAML keys of `function_latency`; exactly one of `threshold` and `percentile`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionLatencyFields {
+    #[serde(default)]
+    name: Option<String>,
+    binary: PathBuf,
+    symbol: String,
+    #[serde(default, deserialize_with = "optional_duration")]
+    threshold: Option<Duration>,
+    #[serde(default)]
+    percentile: Option<f64>,
+    #[serde(default)]
+    min_samples: Option<u64>,
+    #[serde(default)]
+    pid: Option<u32>,
+}
+
+impl TryFrom<FunctionLatencyFields> for FunctionLatencyConfig {
+    type Error = String;
+
+    fn try_from(fields: FunctionLatencyFields) -> Result<Self, String> {
+        let threshold = match (fields.threshold, fields.percentile, fields.min_samples) {
+            (Some(threshold), None, None) => LatencyThreshold::Fixed(threshold),
+            (None, Some(percentile), min_samples) => {
+                if !(percentile > 0.0 && percentile < 100.0) {
+                    return Err(format!(
+                        "percentile {percentile} must be above 0 and below 100"
+                    ));
+                }
+                LatencyThreshold::Percentile {
+                    percentile,
+                    min_samples: min_samples.unwrap_or(DEFAULT_MIN_SAMPLES),
+                }
+            }
+            (Some(_), None, Some(_)) => {
+                return Err("min_samples only applies with percentile".to_owned())
+            }
+            (Some(_), Some(_), _) => {
+                return Err("set either threshold or percentile, not both".to_owned())
+            }
+            (None, None, _) => return Err("set threshold or percentile".to_owned()),
+        };
+        Ok(FunctionLatencyConfig {
+            name: fields.name,
+            binary: fields.binary,
+            symbol: fields.symbol,
+            threshold,
+            pid: fields.pid,
+        })
+    }
+}
+
+/// Slow syscalls of chosen processes, timed between the raw `sys_enter` and `sys_exit`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyscallLatencyConfig {
+    /// Detector instance name, reported on trigger spans; defaults to `syscall_latency`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A syscall taking longer than this triggers.
     #[serde(with = "crate::duration")]
     pub threshold: Duration,
-    /// Only this process; all processes mapping the binary when absent.
+    /// Processes (thread group ids) to watch.
     #[serde(default)]
-    pub pid: Option<u32>,
+    pub pids: Vec<u32>,
+    /// Command names (`comm`, at most 15 bytes) to watch; at least one of `pids` and `comms`.
+    #[serde(default)]
+    pub comms: Vec<String>,
+}
+
+/// Reclaim stalls, page-migration storms and failures, and OOM kills, machine-wide.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryPressureConfig {
+    /// Detector instance name, reported on trigger spans; defaults to `memory_pressure`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A direct or cgroup reclaim stall longer than this triggers.
+    #[serde(default = "default_reclaim_stall", with = "crate::duration")]
+    pub reclaim_stall: Duration,
+    /// Page-migration limits per migration reason; no migration triggers when absent.
+    #[serde(default)]
+    pub migration: Option<MigrationConfig>,
+    /// Report the victims of the OOM killer.
+    #[serde(default = "default_true")]
+    pub oom_kill: bool,
+}
+
+fn default_reclaim_stall() -> Duration {
+    Duration::from_millis(10)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Page migrations counted per reason (compaction, demotion, numa_misplaced, ...) over a
+/// window; crossing a limit triggers once per window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationConfig {
+    #[serde(default = "default_migration_window", with = "crate::duration")]
+    pub window: Duration,
+    /// More pages migrated (succeeded or failed) than this in a window is a storm.
+    #[serde(default)]
+    pub max_pages: Option<u64>,
+    /// More pages failing to migrate than this in a window triggers (0: any failure).
+    #[serde(default)]
+    pub max_failures: Option<u64>,
+}
+
+fn default_migration_window() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// One detector, tagged by `type`.
@@ -43,6 +169,8 @@ pub struct FunctionLatencyConfig {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DetectorConfig {
     FunctionLatency(FunctionLatencyConfig),
+    SyscallLatency(SyscallLatencyConfig),
+    MemoryPressure(MemoryPressureConfig),
 }
 
 /// Everything the node probe reads.
@@ -61,4 +189,87 @@ pub struct ProbeConfig {
 
 fn default_gateway() -> String {
     "http://127.0.0.1:4317".to_owned()
+}
+
+fn optional_duration<'de, D>(deserializer: D) -> Result<Option<Duration>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    crate::duration::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<DetectorConfig, String> {
+        serde_saphyr::from_str(yaml).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn function_latency_takes_a_threshold_or_a_percentile() {
+        let fixed = "type: function_latency\nbinary: /a\nsymbol: f\nthreshold: 20ms\n";
+        let Ok(DetectorConfig::FunctionLatency(fixed)) = parse(fixed) else {
+            panic!("fixed threshold parses");
+        };
+        assert_eq!(
+            fixed.threshold,
+            LatencyThreshold::Fixed(Duration::from_millis(20))
+        );
+
+        let adaptive = "type: function_latency\nbinary: /a\nsymbol: f\npercentile: 99.9\n";
+        let Ok(DetectorConfig::FunctionLatency(adaptive)) = parse(adaptive) else {
+            panic!("percentile parses");
+        };
+        assert_eq!(
+            adaptive.threshold,
+            LatencyThreshold::Percentile {
+                percentile: 99.9,
+                min_samples: DEFAULT_MIN_SAMPLES
+            }
+        );
+    }
+
+    #[test]
+    fn function_latency_rejects_both_neither_and_out_of_range_percentiles() {
+        let cases = [
+            ("threshold: 1ms\npercentile: 99.0\n", "not both"),
+            ("min_samples: 5\n", "set threshold or percentile"),
+            ("percentile: 100.0\n", "below 100"),
+            (
+                "threshold: 1ms\nmin_samples: 5\n",
+                "only applies with percentile",
+            ),
+            ("threshold: 1ms\nthreshhold: 2ms\n", "threshhold"),
+        ];
+        for (keys, expected) in cases {
+            let yaml = format!("type: function_latency\nbinary: /a\nsymbol: f\n{keys}");
+            let message = parse(&yaml).expect_err(keys);
+            assert!(message.contains(expected), "{keys}: {message}");
+        }
+    }
+
+    #[test]
+    fn syscall_and_memory_pressure_detectors_parse_with_defaults() {
+        let yaml = "type: syscall_latency\nthreshold: 50ms\ncomms: [postgres]\n";
+        let Ok(DetectorConfig::SyscallLatency(syscall)) = parse(yaml) else {
+            panic!("syscall_latency parses");
+        };
+        assert_eq!(syscall.threshold, Duration::from_millis(50));
+        assert_eq!(syscall.comms, ["postgres"]);
+        assert!(syscall.pids.is_empty());
+
+        let yaml = "type: memory_pressure\nmigration:\n  max_failures: 0\n";
+        let Ok(DetectorConfig::MemoryPressure(memory)) = parse(yaml) else {
+            panic!("memory_pressure parses");
+        };
+        assert_eq!(memory.reclaim_stall, Duration::from_millis(10));
+        assert!(memory.oom_kill);
+        let migration = memory.migration.expect("set");
+        assert_eq!(migration.window, Duration::from_secs(1));
+        assert_eq!(
+            (migration.max_pages, migration.max_failures),
+            (None, Some(0))
+        );
+    }
 }

@@ -1,9 +1,11 @@
 //! A `tail_sampling` block copied from the Collector validates; each kind of mistake is reported
-//! with the line or the key path that locates it.
+//! with the line, column and key path that locate it.
 
 use std::time::Duration;
 
-use wbpf_config::{parse_tail_sampling_block, ConfigError, PolicyKind, TailSamplingConfig};
+use wbpf_config::{
+    parse_tail_sampling_block, ConfigError, PolicyKind, Problem, TailSamplingConfig,
+};
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -41,15 +43,17 @@ fn one_policy(policy: &str) -> String {
 #[test]
 fn readme_example_inside_a_collector_config_fails_only_on_ottl_condition() {
     let err = parse_tail_sampling_block(&fixture("collector_readme_example.yaml"), "c.yaml");
-    let Err(ConfigError::Invalid { file, key, message }) = err else {
+    let Err(ConfigError::Invalid(problems)) = err else {
         panic!("expected the ottl_condition to be rejected, got {err:?}");
     };
-    assert_eq!(file, "c.yaml");
-    assert_eq!(key, "processors.tail_sampling.policies[11].ottl_condition");
-    assert_eq!(
-        message,
-        "policy test-policy-12: ottl_condition is not supported yet"
-    );
+    let expected = Problem {
+        file: "c.yaml".to_owned(),
+        line: 80,
+        column: 15,
+        key: "processors.tail_sampling.policies[11].ottl_condition".to_owned(),
+        message: "policy test-policy-12: ottl_condition is not supported yet".to_owned(),
+    };
+    assert_eq!(problems, [expected]);
 }
 
 #[test]
@@ -158,62 +162,69 @@ fn defaults_are_the_collectors() {
 }
 
 #[test]
-fn mistakes_are_reported_with_their_key_path() {
+fn mistakes_are_reported_with_their_position_and_key_path() {
+    // Each policy is on line 3, which starts with "    - {".
     let cases = [
         (
             "    - {name: a, type: latancy, latency: {threshold_ms: 5}}\n",
-            "tail_sampling.policies[0].type: policy a: unknown policy type \"latancy\"",
+            "3:17: tail_sampling.policies[0].type: policy a: unknown policy type \"latancy\"",
         ),
         (
             "    - {name: a, type: latency}\n",
-            "tail_sampling.policies[0].latency: policy a: type latency needs a latency: block",
+            "3:17: tail_sampling.policies[0].latency: policy a: type latency needs a latency:",
         ),
         (
-            "    - {name: a, type: latency, numeric_attribute: {key: k, min_value: 1}}\n",
-            "tail_sampling.policies[0].numeric_attribute: policy a: numeric_attribute is set",
+            "    - {name: a, type: latency, latency: {}}\n",
+            "3:32: tail_sampling.policies[0].latency: policy a: needs threshold_ms or upper",
+        ),
+        (
+            "    - {name: a, type: probabilistic, latency: {threshold_ms: 1}, \
+             probabilistic: {sampling_percentage: 1}}\n",
+            "3:38: tail_sampling.policies[0].latency: policy a: latency is set but the type is",
         ),
         (
             "    - {name: a, type: string_attribute, string_attribute: \
              {key: k, values: [ok, 'a(b'], enabled_regex_matching: true}}\n",
-            "tail_sampling.policies[0].string_attribute.values[1]: policy a: invalid regular",
+            "3:81: tail_sampling.policies[0].string_attribute.values[1]: policy a: invalid regular",
         ),
         (
             "    - {name: a, type: probabilistic, probabilistic: {sampling_percentage: 150}}\n",
-            "tail_sampling.policies[0].probabilistic.sampling_percentage: policy a: 150 is not",
+            "3:54: tail_sampling.policies[0].probabilistic.sampling_percentage: policy a: 150",
         ),
         (
             "    - {name: a, type: status_code, status_code: {status_codes: [ERROR, Error]}}\n",
-            "tail_sampling.policies[0].status_code.status_codes[1]: policy a: unknown status",
+            "3:72: tail_sampling.policies[0].status_code.status_codes[1]: policy a: unknown status",
         ),
         (
             "    - {name: a, type: numeric_attribute, numeric_attribute: {key: k}}\n",
-            "tail_sampling.policies[0].numeric_attribute: policy a: needs min_value or max_value",
+            "3:42: tail_sampling.policies[0].numeric_attribute: policy a: needs min_value or",
         ),
         (
             "    - {name: a, type: ottl_condition, ottl_condition: {span: ['x == 1']}}\n",
-            "tail_sampling.policies[0].ottl_condition: policy a: ottl_condition is not supported",
+            "3:39: tail_sampling.policies[0].ottl_condition: policy a: ottl_condition is not",
         ),
         (
             "    - {name: a, type: always_sample}\n    - {name: a, type: always_sample}\n",
-            "tail_sampling.policies[1].name: duplicate policy name \"a\"",
+            "4:8: tail_sampling.policies[1].name: duplicate policy name \"a\"",
         ),
         (
             "    - {name: a, type: and, and: {and_sub_policy: [{name: b, type: composite, \
              composite: {max_total_spans_per_second: 1, composite_sub_policy: []}}]}}\n",
-            "tail_sampling.policies[0].and.and_sub_policy[0].type: policy b: type composite \
+            "3:61: tail_sampling.policies[0].and.and_sub_policy[0].type: policy b: type composite \
              cannot be nested here",
         ),
         (
             "    - {name: a, type: rate_limiting, rate_limiting: {spans_per_second: -1}}\n",
-            "tail_sampling.policies[0].rate_limiting.spans_per_second: policy a: must be greater",
+            "3:54: tail_sampling.policies[0].rate_limiting.spans_per_second: policy a: must be",
         ),
     ];
     for (policy, expected) in cases {
         let message = error(&one_policy(policy));
         assert!(
-            message.starts_with(&format!("t.yaml: {expected}")),
-            "{message}\nwant {expected}"
+            message.starts_with(&format!("t.yaml:{expected}")),
+            "{message}\nwant t.yaml:{expected}"
         );
+        assert_eq!(message.lines().count(), 1, "{message}");
     }
 }
 
@@ -263,10 +274,9 @@ fn shape_errors_carry_line_and_column() {
                                     threshold: 5\n",
     );
     let message = error(&typo_in_block);
-    assert!(
-        message.starts_with("t.yaml:6:9: unknown field `threshold`"),
-        "{message}"
-    );
+    let expected = "t.yaml:6:9: tail_sampling.policies[0].latency.threshold: unknown field \
+                    `threshold`";
+    assert!(message.starts_with(expected), "{message}");
 }
 
 #[test]
@@ -283,8 +293,6 @@ fn a_file_without_or_with_several_blocks_is_explained() {
     );
 
     let empty = error("tail_sampling:\n  decision_wait: 1s\n");
-    assert!(
-        empty.contains("tail_sampling.policies: at least one policy"),
-        "{empty}"
-    );
+    let expected = "t.yaml:1:1: tail_sampling.policies: at least one policy is required";
+    assert_eq!(empty, expected);
 }

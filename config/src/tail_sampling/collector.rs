@@ -11,6 +11,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::TailSamplingConfig;
+use crate::error::Problems;
 use crate::ConfigError;
 
 /// The parts of a file that may hold the block; every other top-level key is ignored.
@@ -34,13 +35,9 @@ pub fn parse_tail_sampling_block(
     file: &str,
 ) -> Result<TailSamplingConfig, ConfigError> {
     let document: Document =
-        serde_saphyr::from_str(text).map_err(|err| syntax_error(file, &err))?;
+        serde_saphyr::from_str(text).map_err(|err| ConfigError::syntax(file, text, &err))?;
 
-    let invalid = |key: &str, message: String| ConfigError::Invalid {
-        file: file.to_owned(),
-        key: key.to_owned(),
-        message,
-    };
+    let mut problems = Problems::default();
     let processors = document.processors.unwrap_or_default().0;
     let top_level = usize::from(document.tail_sampling.is_some());
     if top_level + processors.len() > 1 {
@@ -56,7 +53,8 @@ pub fn parse_tail_sampling_block(
             keys.len(),
             keys.join(", ")
         );
-        return Err(invalid("processors", message));
+        problems.push("processors", message);
+        return Err(problems.into_error(file, text));
     }
 
     let (config, prefix) = match (document.tail_sampling, processors.into_iter().next()) {
@@ -65,11 +63,13 @@ pub fn parse_tail_sampling_block(
         (None, None) => {
             let message = "no tail_sampling block: expected a top-level tail_sampling key or \
                            processors.tail_sampling in a Collector config";
-            return Err(invalid("tail_sampling", message.to_owned()));
+            problems.push("tail_sampling", message);
+            return Err(problems.into_error(file, text));
         }
     };
 
-    config.validate(file, &prefix)?;
+    config.validate(&prefix, &mut problems);
+    problems.into_result(file, text)?;
     Ok(config)
 }
 
@@ -98,22 +98,5 @@ impl<'de> Visitor<'de> for ProcessorsVisitor {
             }
         }
         Ok(Processors(found))
-    }
-}
-
-/// The first line of a YAML or schema error, with its position once (not again in the text).
-fn syntax_error(file: &str, err: &serde_saphyr::Error) -> ConfigError {
-    let (line, column) = err
-        .location()
-        .map(|loc| (loc.line(), loc.column()))
-        .unwrap_or((0, 0));
-    let text = err.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let position = format!("error: line {line} column {column}: ");
-    ConfigError::Syntax {
-        file: file.to_owned(),
-        line,
-        column,
-        message: first.strip_prefix(&position).unwrap_or(first).to_owned(),
     }
 }

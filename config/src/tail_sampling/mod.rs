@@ -3,8 +3,9 @@
 //! The keys, nesting and defaults are those of the Collector's `tailsamplingprocessor`, so a block
 //! copied from a Collector config parses unchanged. Deserialization only checks shapes; everything
 //! that depends on values (unknown policy types, missing per-type blocks, regexes, percentages,
-//! `rate_allocation` names, `ottl_condition`) is checked by [`TailSamplingConfig::validate`], whose
-//! errors name the key path. The sampler crate turns a validated block into runtime policies.
+//! `rate_allocation` names, `ottl_condition`) is checked afterwards, and every problem found is
+//! reported with its line, column and key path. The sampler crate turns a validated block into
+//! runtime policies.
 
 mod collector;
 mod policy;
@@ -21,6 +22,7 @@ pub use policy::{
     PolicyKind, ProbabilisticConfig, RateAllocationConfig, RateLimitingConfig, SpanCountConfig,
     StatusCodeConfig, StringAttributeConfig, TraceStateConfig, POLICY_TYPES,
 };
+pub(crate) use validate::validate_policies;
 
 /// A `tail_sampling:` block.
 #[derive(Debug, Clone, Deserialize)]
