@@ -1,26 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /*
- * Function-latency detector and trace-context tracker.
+ * Function-latency detector.
  *
- * trace_context: uprobe on the workload's context function
- *   wbpf_trace_context(u64 trace_id_hi, u64 trace_id_lo, u64 span_id); remembers per thread
- *   which span it is serving. An all-zero trace id or span id clears the thread's entry.
  * fn_enter / fn_exit: uprobe and uretprobe on a timed symbol. Userspace attaches them once
  *   per detector with the detector index as the attach cookie, so one pair of programs serves
- *   every detector. A return slower than the detector's threshold reserves a ring-buffer event
- *   carrying the thread's trace context.
+ *   every detector. Every timed call is counted in the detector's latency histogram; a return
+ *   slower than the detector's threshold reserves a ring-buffer event carrying the thread's
+ *   trace context. An adaptive detector's threshold is rewritten by userspace from the
+ *   histogram (u64 max until it has enough samples).
  *
  * Known limit: entries are keyed by (thread, detector), so a recursive call overwrites its
  * caller's start time; the caller's return is then counted as unmatched, not timed. A
  * per-thread depth stack would fix it at the cost of a bounded loop on every return.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-
-#include "wbpf.h"
-
-char LICENSE[] SEC("license") = "Dual MIT/GPL";
+#include "common.h"
 
 struct call_key {
 	__u32 tid;
@@ -30,74 +23,64 @@ struct call_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, WBPF_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct wbpf_trace_ctx);
-} trace_ctx SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, WBPF_MAX_THREADS);
 	__type(key, struct call_key);
 	__type(value, __u64);
 } call_start SEC(".maps");
 
-/* Threshold in nanoseconds per detector index; written by userspace before attaching. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, WBPF_MAX_DETECTORS);
-	__type(key, __u32);
-	__type(value, __u64);
-} thresholds SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, WBPF_RINGBUF_BYTES);
-} events SEC(".maps");
-
+/* Call counts per (detector, bucket), at key detector * WBPF_HIST_BUCKETS + bucket. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, WBPF_COUNTER_COUNT);
+	__uint(max_entries, WBPF_MAX_DETECTORS * WBPF_HIST_BUCKETS);
 	__type(key, __u32);
 	__type(value, __u64);
-} counters SEC(".maps");
+} latency_hist SEC(".maps");
 
-static __always_inline void count(__u32 counter)
+/* Index of the highest set bit; value must be non-zero. Six steps, no loop. */
+static __always_inline __u32 log2_u64(__u64 value)
 {
-	__u64 *value = bpf_map_lookup_elem(&counters, &counter);
+	__u32 bits = 0;
 
-	/* Per-CPU slot and the program cannot migrate while it runs: no atomics needed. */
-	if (value)
-		*value += 1;
+	if (value >> 32) { value >>= 32; bits += 32; }
+	if (value >> 16) { value >>= 16; bits += 16; }
+	if (value >> 8) { value >>= 8; bits += 8; }
+	if (value >> 4) { value >>= 4; bits += 4; }
+	if (value >> 2) { value >>= 2; bits += 2; }
+	if (value >> 1) { bits += 1; }
+	return bits;
 }
 
-static __always_inline __u32 current_tid(void)
+/*
+ * Buckets 0..3 hold exactly 0..3 ns; above, each power of two is split in four equal parts:
+ * bucket 4 * (msb - 1) + the two bits below the top one. Mirrored by node-probe/src/adaptive.rs.
+ */
+static __always_inline __u32 hist_bucket(__u64 value)
 {
-	return (__u32)bpf_get_current_pid_tgid();
+	__u32 msb;
+
+	if (value < 4)
+		return (__u32)value;
+	msb = log2_u64(value);
+	return 4 * (msb - 1) + (__u32)((value >> (msb - 2)) & 3);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(trace_context, __u64 trace_id_hi, __u64 trace_id_lo, __u64 span_id)
+static __always_inline void record_latency(__u32 detector, __u64 duration)
 {
-	__u32 tid = current_tid();
-	struct wbpf_trace_ctx value = {
-		.trace_id_hi = trace_id_hi,
-		.trace_id_lo = trace_id_lo,
-		.span_id = span_id,
-	};
+	__u32 key;
+	__u64 *slot;
 
-	if ((trace_id_hi == 0 && trace_id_lo == 0) || span_id == 0) {
-		bpf_map_delete_elem(&trace_ctx, &tid);
-		return 0;
-	}
-	bpf_map_update_elem(&trace_ctx, &tid, &value, BPF_ANY);
-	return 0;
+	if (detector >= WBPF_MAX_DETECTORS)
+		return;
+	key = detector * WBPF_HIST_BUCKETS + hist_bucket(duration);
+	slot = bpf_map_lookup_elem(&latency_hist, &key);
+	if (slot)
+		*slot += 1;
 }
 
 SEC("uprobe")
 int fn_enter(struct pt_regs *ctx)
 {
 	struct call_key key = {
-		.tid = current_tid(),
+		.tid = (__u32)bpf_get_current_pid_tgid(),
 		.detector = (__u32)bpf_get_attach_cookie(ctx),
 	};
 	__u64 now = bpf_ktime_get_ns();
@@ -115,8 +98,7 @@ int fn_exit(struct pt_regs *ctx)
 		.tid = (__u32)pid_tgid,
 		.detector = (__u32)bpf_get_attach_cookie(ctx),
 	};
-	struct wbpf_latency_event *event;
-	struct wbpf_trace_ctx *trace;
+	struct wbpf_event *event;
 	__u64 *start, *threshold;
 	__u64 duration;
 
@@ -128,39 +110,18 @@ int fn_exit(struct pt_regs *ctx)
 	/* Read before deleting: the element's memory may be reused once it is gone. */
 	duration = now - *start;
 	bpf_map_delete_elem(&call_start, &key);
+	record_latency(key.detector, duration);
 
 	threshold = bpf_map_lookup_elem(&thresholds, &key.detector);
 	if (!threshold || duration <= *threshold)
 		return 0;
 
-	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		count(WBPF_COUNTER_RINGBUF_FULL);
+	event = event_reserve(key.detector, WBPF_KIND_FUNCTION_LATENCY, (__u32)(pid_tgid >> 32),
+			      key.tid, now);
+	if (!event)
 		return 0;
-	}
-	event->ktime_ns = now;
 	event->duration_ns = duration;
 	event->threshold_ns = *threshold;
-	event->pid = (__u32)(pid_tgid >> 32);
-	event->tid = key.tid;
-	event->detector = key.detector;
-	event->kind = WBPF_KIND_FUNCTION_LATENCY;
-
-	trace = bpf_map_lookup_elem(&trace_ctx, &key.tid);
-	if (trace) {
-		event->trace_id_hi = trace->trace_id_hi;
-		event->trace_id_lo = trace->trace_id_lo;
-		event->span_id = trace->span_id;
-		event->flags = WBPF_FLAG_HAS_CONTEXT;
-	} else {
-		event->trace_id_hi = 0;
-		event->trace_id_lo = 0;
-		event->span_id = 0;
-		event->flags = 0;
-	}
-	if (bpf_get_current_comm(event->comm, sizeof(event->comm)))
-		__builtin_memset(event->comm, 0, sizeof(event->comm));
-
 	bpf_ringbuf_submit(event, 0);
 	return 0;
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-const PROGRAMS: &[&str] = &["function_latency"];
-const HEADERS: &[&str] = &["wbpf.h"];
+const PROGRAMS: &[&str] = &["function_latency", "syscall_latency", "memory_pressure"];
+const HEADERS: &[&str] = &["wbpf.h", "common.h"];
 const INSTALL_HINT: &str =
     "install the eBPF toolchain with `apt-get install clang llvm bpftool libbpf-dev`";
 
@@ -80,7 +80,8 @@ fn bpf_target_arch() -> &'static str {
 fn compile(source: &Path, object: &Path, out_dir: &Path, bpf_dir: &Path, arch: &str) {
     let mut clang = Command::new("clang");
     clang
-        .args(["-g", "-O2", "-Wall", "-target", "bpf"])
+        // v3: atomic fetch-and-add and compare-and-swap (kernel 5.12+).
+        .args(["-g", "-O2", "-Wall", "-target", "bpf", "-mcpu=v3"])
         .arg(format!("-D__TARGET_ARCH_{arch}"))
         .arg("-I")
         .arg(out_dir)

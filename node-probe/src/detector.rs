@@ -1,40 +1,57 @@
-//! The probe's detector table: configuration resolved into what the loader attaches and what
+//! The probe's detector table: configuration resolved into what the loaders attach and what
 //! the trigger builder reports.
 //!
-//! A detector's position in the table is its index in the kernel: the uprobe attach cookie and
-//! the key of its threshold in the `thresholds` map.
+//! A detector's position in the table is its index in the kernel: the uprobe attach cookie,
+//! the key of its threshold in an object's `thresholds` map, the tag its events carry.
 
-use std::num::NonZeroU32;
-use std::path::PathBuf;
-use std::time::Duration;
+use wbpf_config::{DetectorConfig, ProbeConfig};
 
-use wbpf_config::{DetectorConfig, FunctionLatencyConfig, ProbeConfig};
-
+use crate::function_latency::FunctionLatency;
+use crate::memory_pressure::MemoryPressure;
+use crate::syscall_latency::SyscallLatency;
 use crate::ProbeError;
 
 /// Must equal `WBPF_MAX_DETECTORS` in `bpf/wbpf.h`.
 pub const MAX_DETECTORS: usize = 64;
 
-/// Value of the `wbpf.detector` attribute for function-latency triggers.
+/// Values of the `wbpf.detector` attribute, one per detector type.
 pub const FUNCTION_LATENCY: &str = "function_latency";
+pub const SYSCALL_LATENCY: &str = "syscall_latency";
+pub const MEMORY_PRESSURE: &str = "memory_pressure";
 
-/// One function-latency detector instance.
+/// One configured detector instance.
 #[derive(Debug, Clone)]
 pub struct Detector {
     pub index: u32,
-    /// Instance name: the configured name, else the symbol.
+    /// Instance name: the configured name, else a default of its type.
     pub name: String,
-    pub binary: PathBuf,
-    pub symbol: String,
-    pub threshold: Duration,
-    /// Only this process when set.
-    pub pid: Option<NonZeroU32>,
+    pub spec: Spec,
+}
+
+/// What a detector watches, per type.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    FunctionLatency(FunctionLatency),
+    SyscallLatency(SyscallLatency),
+    MemoryPressure(MemoryPressure),
 }
 
 impl Detector {
-    /// Threshold in nanoseconds as the kernel compares it; saturates at `u64::MAX`.
-    pub fn threshold_ns(&self) -> u64 {
-        u64::try_from(self.threshold.as_nanos()).unwrap_or(u64::MAX)
+    /// The `wbpf.detector` value of its triggers.
+    pub fn type_name(&self) -> &'static str {
+        match self.spec {
+            Spec::FunctionLatency(_) => FUNCTION_LATENCY,
+            Spec::SyscallLatency(_) => SYSCALL_LATENCY,
+            Spec::MemoryPressure(_) => MEMORY_PRESSURE,
+        }
+    }
+}
+
+/// Builds the `InvalidDetector` error for `detector`.
+pub fn invalid(detector: &str, reason: impl Into<String>) -> ProbeError {
+    ProbeError::InvalidDetector {
+        detector: detector.to_owned(),
+        reason: reason.into(),
     }
 }
 
@@ -50,46 +67,53 @@ pub fn resolve(config: &ProbeConfig) -> Result<Vec<Detector>, ProbeError> {
         });
     }
 
-    config
+    let table = config
         .detectors
         .iter()
         .enumerate()
-        .map(|(index, detector)| match detector {
-            DetectorConfig::FunctionLatency(latency) => function_latency(index, latency),
+        .map(|(index, config)| {
+            let index = u32::try_from(index).expect("index is below MAX_DETECTORS");
+            let (name, spec) = match config {
+                DetectorConfig::FunctionLatency(config) => {
+                    let (name, spec) = FunctionLatency::resolve(config)?;
+                    (name, Spec::FunctionLatency(spec))
+                }
+                DetectorConfig::SyscallLatency(config) => {
+                    let (name, spec) = SyscallLatency::resolve(config)?;
+                    (name, Spec::SyscallLatency(spec))
+                }
+                DetectorConfig::MemoryPressure(config) => {
+                    let (name, spec) = MemoryPressure::resolve(config)?;
+                    (name, Spec::MemoryPressure(spec))
+                }
+            };
+            Ok(Detector { index, name, spec })
         })
-        .collect()
-}
+        .collect::<Result<Vec<_>, ProbeError>>()?;
 
-fn function_latency(index: usize, config: &FunctionLatencyConfig) -> Result<Detector, ProbeError> {
-    let name = config.name.clone().unwrap_or_else(|| config.symbol.clone());
-    let invalid = |reason| ProbeError::InvalidDetector {
-        detector: name.clone(),
-        reason,
-    };
-
-    if config.symbol.is_empty() {
-        return Err(invalid("symbol is empty"));
+    // The memory-pressure object has one settings slot: its tracepoints are machine-wide.
+    let mut pressure = table
+        .iter()
+        .filter(|detector| matches!(detector.spec, Spec::MemoryPressure(_)));
+    if let (Some(_), Some(second)) = (pressure.next(), pressure.next()) {
+        return Err(invalid(
+            &second.name,
+            "only one memory_pressure detector per probe",
+        ));
     }
-    if config.binary.as_os_str().is_empty() {
-        return Err(invalid("binary is empty"));
-    }
-    let pid = match config.pid {
-        None => None,
-        Some(pid) => Some(NonZeroU32::new(pid).ok_or_else(|| invalid("pid 0 is not a process"))?),
-    };
-
-    Ok(Detector {
-        index: u32::try_from(index).expect("index is below MAX_DETECTORS"),
-        name,
-        binary: config.binary.clone(),
-        symbol: config.symbol.clone(),
-        threshold: config.threshold,
-        pid,
-    })
+    Ok(table)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use wbpf_config::{
+        FunctionLatencyConfig, LatencyThreshold, MemoryPressureConfig, SyscallLatencyConfig,
+    };
+
     use super::*;
 
     fn latency(name: Option<&str>, symbol: &str, pid: Option<u32>) -> DetectorConfig {
@@ -97,8 +121,17 @@ mod tests {
             name: name.map(str::to_owned),
             binary: PathBuf::from("/usr/bin/true"),
             symbol: symbol.to_owned(),
-            threshold: Duration::from_millis(20),
+            threshold: LatencyThreshold::Fixed(Duration::from_millis(20)),
             pid,
+        })
+    }
+
+    fn pressure() -> DetectorConfig {
+        DetectorConfig::MemoryPressure(MemoryPressureConfig {
+            name: None,
+            reclaim_stall: Duration::from_millis(5),
+            migration: None,
+            oom_kill: true,
         })
     }
 
@@ -111,10 +144,17 @@ mod tests {
     }
 
     #[test]
-    fn detectors_are_numbered_in_order_and_named_after_their_symbol_by_default() {
+    fn detectors_are_numbered_in_order_and_named_after_their_symbol_or_type() {
         let table = resolve(&config(vec![
             latency(None, "handle", None),
             latency(Some("slow-io"), "read_block", Some(7)),
+            DetectorConfig::SyscallLatency(SyscallLatencyConfig {
+                name: None,
+                threshold: Duration::from_millis(50),
+                pids: vec![],
+                comms: vec!["postgres".to_owned()],
+            }),
+            pressure(),
         ]))
         .expect("valid");
 
@@ -122,12 +162,19 @@ mod tests {
         assert_eq!(table[0].name, "handle");
         assert_eq!(table[1].index, 1);
         assert_eq!(table[1].name, "slow-io");
-        assert_eq!(table[1].pid.map(NonZeroU32::get), Some(7));
-        assert_eq!(table[1].threshold_ns(), 20_000_000);
+        let Spec::FunctionLatency(slow_io) = &table[1].spec else {
+            panic!("a function-latency detector");
+        };
+        assert_eq!(slow_io.pid.map(NonZeroU32::get), Some(7));
+        assert_eq!(slow_io.initial_threshold_ns(), 20_000_000);
+        assert_eq!(table[2].name, "syscall_latency");
+        assert_eq!(table[2].type_name(), SYSCALL_LATENCY);
+        assert_eq!(table[3].name, "memory_pressure");
+        assert_eq!(table[3].type_name(), MEMORY_PRESSURE);
     }
 
     #[test]
-    fn empty_tables_pid_zero_and_too_many_detectors_are_rejected() {
+    fn empty_tables_pid_zero_too_many_and_a_second_memory_detector_are_rejected() {
         assert!(matches!(
             resolve(&config(vec![])),
             Err(ProbeError::NoDetectors)
@@ -143,5 +190,8 @@ mod tests {
             resolve(&config(many)),
             Err(ProbeError::TooManyDetectors { count: 65, max: 64 })
         ));
+
+        let twice = resolve(&config(vec![pressure(), pressure()]));
+        assert!(matches!(twice, Err(ProbeError::InvalidDetector { .. })));
     }
 }

@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use opentelemetry_otlp::ExporterBuildError;
 use opentelemetry_sdk::error::OTelSdkError;
@@ -24,9 +25,18 @@ pub enum ProbeError {
     TooManyDetectors { count: usize, max: usize },
 
     #[error("detector {detector}: {reason}")]
-    InvalidDetector {
-        detector: String,
-        reason: &'static str,
+    InvalidDetector { detector: String, reason: String },
+
+    /// Every configured detector failed; each failure says why.
+    #[error("no detector could start: {}", render_failures(failures))]
+    NoDetectorStarted { failures: Vec<DetectorFailure> },
+
+    /// The kernel (or its mounted filesystems) lacks something a detector needs.
+    #[error("this kernel lacks {feature}{hint}")]
+    MissingKernelFeature {
+        feature: String,
+        /// Empty, or what to do about it, starting with "; ".
+        hint: &'static str,
     },
 
     #[error("kernel BTF not found at {path} (needs a kernel built with CONFIG_DEBUG_INFO_BTF)")]
@@ -57,6 +67,15 @@ pub enum ProbeError {
         program: &'static str,
         symbol: String,
         binary: PathBuf,
+        hint: Hint,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+
+    #[error("attaching program {program} to {tracepoint}{hint}")]
+    AttachTracepoint {
+        program: &'static str,
+        tracepoint: String,
         hint: Hint,
         #[source]
         source: Box<aya::programs::ProgramError>,
@@ -112,6 +131,39 @@ pub enum ProbeError {
     },
 }
 
+/// A detector that is not running, and why.
+#[derive(Debug, Clone)]
+pub struct DetectorFailure {
+    /// Instance name.
+    pub detector: String,
+    /// `function_latency`, `syscall_latency` or `memory_pressure`.
+    pub detector_type: &'static str,
+    /// Shared by every detector of an object that failed as a whole.
+    pub error: Arc<ProbeError>,
+}
+
+impl fmt::Display for DetectorFailure {
+    /// The detector, its type and the whole error chain on one line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.detector, self.detector_type, self.error
+        )?;
+        let mut source = self.error.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+fn render_failures(failures: &[DetectorFailure]) -> String {
+    let rendered: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    rendered.join("; ")
+}
+
 /// What a person can do about an error, appended to its message when known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hint {
@@ -161,6 +213,40 @@ mod tests {
             source: io::Error::from_raw_os_error(libc::EINVAL),
         };
         assert_eq!(Hint::for_error(&other), Hint::None);
+    }
+
+    #[test]
+    fn a_failed_start_lists_every_detector_with_its_cause() {
+        let missing = Arc::new(ProbeError::MissingKernelFeature {
+            feature: "tracepoint oom:mark_victim".to_owned(),
+            hint: "",
+        });
+        let denied = Arc::new(ProbeError::RingBuf {
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        });
+        let error = ProbeError::NoDetectorStarted {
+            failures: vec![
+                DetectorFailure {
+                    detector: "oom".to_owned(),
+                    detector_type: "memory_pressure",
+                    error: missing,
+                },
+                DetectorFailure {
+                    detector: "db".to_owned(),
+                    detector_type: "syscall_latency",
+                    error: denied,
+                },
+            ],
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("oom (memory_pressure): this kernel lacks tracepoint oom:mark_victim"),
+            "{message}"
+        );
+        assert!(
+            message.contains("db (syscall_latency): watching the ring buffer for events: "),
+            "{message}"
+        );
     }
 
     #[test]

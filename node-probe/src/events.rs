@@ -1,7 +1,7 @@
-//! Events as the kernel writes them to the ring buffer, decoded without `unsafe`.
+//! Events as the kernel writes them to the ring buffers, decoded without `unsafe`.
 //!
-//! The layout mirrors `struct wbpf_latency_event` in `bpf/wbpf.h` (80 bytes, native endian,
-//! naturally aligned, no implicit padding); the offsets below are that header's comments.
+//! The layout mirrors `struct wbpf_event` in `bpf/wbpf.h` (112 bytes, native endian, naturally
+//! aligned, no implicit padding); the offsets below are that header's comments.
 
 /// The trace a thread was serving when an event fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,10 +10,49 @@ pub struct TraceContext {
     pub span_id: [u8; 8],
 }
 
-/// One call to a timed symbol that took longer than its detector's threshold.
+/// What the kernel saw; says what `Event::evidence` holds (`WBPF_KIND_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    FunctionLatency,
+    /// Evidence: syscall number, return value.
+    SyscallLatency,
+    /// Evidence: pages reclaimed, allocation order, 1 when a cgroup's limit caused it.
+    ReclaimStall,
+    /// Evidence: migration reason, pages in the window, failed pages in the window.
+    MigrationStorm,
+    /// Evidence: as for `MigrationStorm`.
+    MigrationFailures,
+    /// Evidence: total_vm, anon_rss and file_rss in kB, oom_score_adj.
+    OomKill,
+}
+
+impl Kind {
+    fn from_code(code: u16) -> Option<Kind> {
+        Some(match code {
+            1 => Kind::FunctionLatency,
+            2 => Kind::SyscallLatency,
+            3 => Kind::ReclaimStall,
+            4 => Kind::MigrationStorm,
+            5 => Kind::MigrationFailures,
+            6 => Kind::OomKill,
+            _ => return None,
+        })
+    }
+
+    /// Whether `duration_ns` is how long the symptom lasted (else it is a counting window).
+    pub fn has_duration(self) -> bool {
+        matches!(
+            self,
+            Kind::FunctionLatency | Kind::SyscallLatency | Kind::ReclaimStall
+        )
+    }
+}
+
+/// One symptom a detector reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LatencyEvent {
-    /// CLOCK_MONOTONIC nanoseconds at the call's return.
+pub struct Event {
+    pub kind: Kind,
+    /// CLOCK_MONOTONIC nanoseconds when the symptom ended or was seen.
     pub ktime_ns: u64,
     pub duration_ns: u64,
     pub threshold_ns: u64,
@@ -21,10 +60,11 @@ pub struct LatencyEvent {
     pub trace: Option<TraceContext>,
     pub pid: u32,
     pub tid: u32,
-    /// Index into the probe's detector table (the uprobe attach cookie).
+    /// Index into the probe's detector table.
     pub detector: u32,
     /// The task's command name, lossily decoded.
     pub comm: String,
+    pub evidence: [i64; 4],
 }
 
 /// Why a ring-buffer record could not be decoded.
@@ -34,23 +74,20 @@ pub enum DecodeError {
     UnknownKind { kind: u16 },
 }
 
-pub const EVENT_SIZE: usize = 80;
-pub const KIND_FUNCTION_LATENCY: u16 = 1;
+pub const EVENT_SIZE: usize = 112;
 const FLAG_HAS_CONTEXT: u16 = 1;
 const COMM_LEN: usize = 16;
 
-impl LatencyEvent {
+impl Event {
     /// Decodes one record; longer records are accepted so the kernel side may grow.
-    pub fn decode(bytes: &[u8]) -> Result<LatencyEvent, DecodeError> {
+    pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         let bytes: &[u8; EVENT_SIZE] = bytes
             .get(..EVENT_SIZE)
             .and_then(|prefix| prefix.try_into().ok())
             .ok_or(DecodeError::Truncated { len: bytes.len() })?;
 
-        let kind = u16_at(bytes, 60);
-        if kind != KIND_FUNCTION_LATENCY {
-            return Err(DecodeError::UnknownKind { kind });
-        }
+        let code = u16_at(bytes, 60);
+        let kind = Kind::from_code(code).ok_or(DecodeError::UnknownKind { kind: code })?;
 
         let flags = u16_at(bytes, 62);
         let trace = (flags & FLAG_HAS_CONTEXT != 0).then(|| {
@@ -65,8 +102,10 @@ impl LatencyEvent {
 
         let comm = &bytes[64..64 + COMM_LEN];
         let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+        let evidence = [80, 88, 96, 104].map(|offset| u64_at(bytes, offset) as i64);
 
-        Ok(LatencyEvent {
+        Ok(Event {
+            kind,
             ktime_ns: u64_at(bytes, 0),
             duration_ns: u64_at(bytes, 8),
             threshold_ns: u64_at(bytes, 16),
@@ -75,6 +114,7 @@ impl LatencyEvent {
             tid: u32_at(bytes, 52),
             detector: u32_at(bytes, 56),
             comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+            evidence,
         })
     }
 }
@@ -104,8 +144,8 @@ fn u16_at(bytes: &[u8; EVENT_SIZE], offset: usize) -> u16 {
 mod tests {
     use super::*;
 
-    /// Writes a record the way the kernel program lays it out.
-    fn record(flags: u16, comm: &[u8]) -> Vec<u8> {
+    /// Writes a record the way the kernel programs lay it out.
+    fn record(kind: u16, flags: u16, comm: &[u8]) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(EVENT_SIZE);
         for value in [5_000u64, 60_000_000, 20_000_000] {
             bytes.extend_from_slice(&value.to_ne_bytes());
@@ -120,23 +160,28 @@ mod tests {
         for value in [42u32, 43, 7] {
             bytes.extend_from_slice(&value.to_ne_bytes());
         }
-        bytes.extend_from_slice(&KIND_FUNCTION_LATENCY.to_ne_bytes());
+        bytes.extend_from_slice(&kind.to_ne_bytes());
         bytes.extend_from_slice(&flags.to_ne_bytes());
         let mut comm_field = [0u8; COMM_LEN];
         comm_field[..comm.len()].copy_from_slice(comm);
         bytes.extend_from_slice(&comm_field);
+        for value in [35i64, -4, 0, i64::MIN] {
+            bytes.extend_from_slice(&value.to_ne_bytes());
+        }
         bytes
     }
 
     #[test]
     fn decodes_every_field_at_the_c_offsets() {
-        let event = LatencyEvent::decode(&record(FLAG_HAS_CONTEXT, b"worker")).expect("valid");
+        let event = Event::decode(&record(2, FLAG_HAS_CONTEXT, b"worker")).expect("valid");
 
+        assert_eq!(event.kind, Kind::SyscallLatency);
         assert_eq!(event.ktime_ns, 5_000);
         assert_eq!(event.duration_ns, 60_000_000);
         assert_eq!(event.threshold_ns, 20_000_000);
         assert_eq!((event.pid, event.tid, event.detector), (42, 43, 7));
         assert_eq!(event.comm, "worker");
+        assert_eq!(event.evidence, [35, -4, 0, i64::MIN]);
         let trace = event.trace.expect("context flag set");
         let expected: Vec<u8> = (1..=16).collect();
         assert_eq!(trace.trace_id.as_slice(), expected.as_slice());
@@ -148,7 +193,8 @@ mod tests {
 
     #[test]
     fn no_context_flag_means_no_trace_and_a_full_comm_needs_no_nul() {
-        let event = LatencyEvent::decode(&record(0, b"sixteen-chars-xx")).expect("valid");
+        let event = Event::decode(&record(1, 0, b"sixteen-chars-xx")).expect("valid");
+        assert_eq!(event.kind, Kind::FunctionLatency);
         assert_eq!(event.trace, None);
         assert_eq!(event.comm, "sixteen-chars-xx");
     }
@@ -156,13 +202,12 @@ mod tests {
     #[test]
     fn short_or_foreign_records_are_rejected() {
         assert_eq!(
-            LatencyEvent::decode(&[0; 79]),
-            Err(DecodeError::Truncated { len: 79 })
+            Event::decode(&[0; 111]),
+            Err(DecodeError::Truncated { len: 111 })
         );
-        let mut foreign = record(0, b"x");
-        foreign[60..62].copy_from_slice(&9u16.to_ne_bytes());
+        let foreign = record(9, 0, b"x");
         assert_eq!(
-            LatencyEvent::decode(&foreign),
+            Event::decode(&foreign),
             Err(DecodeError::UnknownKind { kind: 9 })
         );
     }

@@ -7,15 +7,16 @@ use tracing::{debug, warn};
 
 use crate::clock::KtimeClock;
 use crate::detector::Detector;
-use crate::events::LatencyEvent;
+use crate::events::Event;
 use crate::stats::Counters;
 use crate::trigger;
 
-/// Owned by the ring-buffer reader task.
+/// Owned by one ring-buffer reader task (one per loaded object).
 pub struct EventHandler {
     pub tracer: SdkTracer,
     pub clock: KtimeClock,
-    pub detectors: Vec<Detector>,
+    /// The whole table: events name detectors by their index in it.
+    pub detectors: Arc<Vec<Detector>>,
     pub counters: Arc<Counters>,
     /// Undecodable records so far; only the first is logged, the total at shutdown.
     pub undecodable: u64,
@@ -23,7 +24,7 @@ pub struct EventHandler {
 
 impl EventHandler {
     pub fn handle(&mut self, record: &[u8]) {
-        let event = match LatencyEvent::decode(record) {
+        let event = match Event::decode(record) {
             Ok(event) => event,
             Err(reason) => {
                 self.undecodable += 1;
@@ -48,11 +49,12 @@ impl EventHandler {
 
         debug!(
             detector = %detector.name,
+            kind = ?event.kind,
             pid = event.pid,
             tid = event.tid,
             duration_ns = event.duration_ns,
             has_context = event.trace.is_some(),
-            "function latency trigger"
+            "trigger"
         );
         trigger::emit(&self.tracer, self.clock, detector, &event);
     }

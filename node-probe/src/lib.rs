@@ -1,33 +1,43 @@
 //! The wBPF node probe: eBPF detectors on this node that emit OTLP trigger spans.
 //!
-//! The kernel side (`bpf/*.bpf.c`, compiled by `build.rs` and embedded) times calls with
-//! uprobe/uretprobe pairs and remembers, per thread, which trace the workload says it is
-//! serving (the workload calls a no-op context function the probe hooks). A call slower than
-//! its detector's threshold becomes a ring-buffer event; this crate reads those events and
-//! sends each to the gateway as a trigger span inside the affected trace, so the gateway
-//! releases that trace.
+//! The kernel side (`bpf/*.bpf.c`, compiled by `build.rs` and embedded) is one object per
+//! detector type: `function_latency` times calls with uprobe/uretprobe pairs (fixed or
+//! adaptive thresholds), `syscall_latency` times syscalls of chosen processes (raw
+//! tracepoints), `memory_pressure` watches reclaim stalls, page migrations and OOM kills
+//! (tracepoints). Each object also remembers, per thread, which trace the workload says it is
+//! serving (the workload calls a no-op context function the probe hooks). A symptom becomes a
+//! ring-buffer event; this crate reads those events and sends each to the gateway as a
+//! trigger span inside the affected trace, so the gateway releases that trace.
 //!
-//! Flow: [`Probe::start`] → `loader` (aya load + attach) → `ringbuf` (async reader) →
-//! `handler` (decode with `events`, count) → `trigger` (span) → `exporter` (OTLP/gRPC).
+//! Flow: [`Probe::start`] → `function_latency` / `syscall_latency` / `memory_pressure` (load +
+//! attach through `loader`) → `ringbuf` (one async reader per object) → `handler` (decode
+//! with `events`, count) → `trigger` and `evidence` (span) → `exporter` (OTLP/gRPC);
+//! `adaptive` rewrites percentile thresholds.
 //!
 //! Needs root (CAP_BPF and CAP_PERFMON), kernel BTF at `/sys/kernel/btf/vmlinux`, uprobes and
-//! BPF cookies (kernel 5.15+). It does not need tracefs or bpffs: uprobes are created through
-//! the perf `uprobe` PMU and nothing is pinned.
+//! BPF cookies (kernel 5.15+), BPF atomics (5.12+). `memory_pressure` also needs a mounted
+//! tracefs; nothing needs bpffs (nothing is pinned). A detector type that cannot load is
+//! reported by [`Probe::failures`] and the others run.
 
+mod adaptive;
 mod clock;
 mod detector;
 mod error;
 mod events;
+mod evidence;
 mod exporter;
+mod function_latency;
 mod handler;
 mod loader;
+mod memory_pressure;
 mod probe;
 mod ringbuf;
 mod stats;
+mod syscall_latency;
 mod trigger;
 
 pub use detector::MAX_DETECTORS;
-pub use error::{Hint, ProbeError};
+pub use error::{DetectorFailure, Hint, ProbeError};
 pub use probe::Probe;
 pub use stats::ProbeStats;
 pub use trigger::SPAN_NAME;

@@ -1,32 +1,30 @@
-//! Loads the embedded eBPF object with aya and attaches its programs.
+//! What loading every detector object has in common: the kernel BTF, the aya loader, the
+//! context uprobe, the shared maps, program lookup and the errors that name what failed.
 //!
-//! `trace_context` goes on the workload's context function once. `fn_enter` and `fn_exit` are
-//! loaded once and attached once per detector, each attachment carrying the detector's index
-//! as its BPF cookie (`bpf_get_attach_cookie`, kernel 5.15+); the kernel side looks the
-//! threshold up by that index. Everything here is blocking (BTF parsing, the verifier).
+//! Each detector type is one object (`bpf/<type>.bpf.c`) loaded into its own [`Group`], so a
+//! type that cannot load on this kernel leaves the others running. Everything here is
+//! blocking (BTF parsing, the verifier).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
-use aya::programs::uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope};
-use aya::programs::UProbe;
-use aya::{include_bytes_aligned, Btf, Ebpf, EbpfLoader};
-use tracing::{info, warn};
+use aya::maps::{Array, Map, MapData, PerCpuArray, RingBuf};
+use aya::programs::uprobe::UProbeAttachLocation;
+use aya::programs::uprobe::UProbeScope;
+use aya::programs::{Program, ProgramError, UProbe};
+use aya::{Btf, Ebpf, EbpfLoader};
+use tracing::info;
 use wbpf_config::ContextConfig;
 
 use crate::detector::Detector;
-use crate::error::Hint;
+use crate::error::{DetectorFailure, Hint};
 use crate::ProbeError;
 
-const OBJECT_NAME: &str = "function_latency.bpf.o";
-static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/function_latency.bpf.o"));
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 const PROG_TRACE_CONTEXT: &str = "trace_context";
-const PROG_ENTER: &str = "fn_enter";
-const PROG_EXIT: &str = "fn_exit";
-
-const MAP_THRESHOLDS: &str = "thresholds";
+pub const MAP_THRESHOLDS: &str = "thresholds";
 const MAP_EVENTS: &str = "events";
 const MAP_COUNTERS: &str = "counters";
 
@@ -34,65 +32,73 @@ const MAP_COUNTERS: &str = "counters";
 pub const COUNTER_RINGBUF_FULL: u32 = 0;
 pub const COUNTER_UNMATCHED_RETURN: u32 = 1;
 
-/// The loaded object. Dropping `ebpf` detaches and unloads every program; the maps taken out
+/// One loaded object. Dropping `ebpf` detaches and unloads its programs; the maps taken out
 /// of it stay usable until they are dropped too.
-pub struct Loaded {
+pub struct Group {
+    pub detector_type: &'static str,
     pub ebpf: Ebpf,
     pub events: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
+    /// Indexes of the detectors that are attached.
+    pub running: Vec<u32>,
+    /// Detectors of this type that could not attach, and why.
+    pub failures: Vec<DetectorFailure>,
 }
 
-/// Loads the object, writes the thresholds and attaches every program.
-pub fn load(detectors: &[Detector], context: Option<&ContextConfig>) -> Result<Loaded, ProbeError> {
+impl Group {
+    /// Takes the ring buffer and counters out of a loaded object.
+    pub fn new(
+        detector_type: &'static str,
+        mut ebpf: Ebpf,
+        running: Vec<u32>,
+        failures: Vec<DetectorFailure>,
+    ) -> Result<Group, ProbeError> {
+        let events =
+            RingBuf::try_from(take_map(&mut ebpf, MAP_EVENTS)?).map_err(map_error(MAP_EVENTS))?;
+        let counters = PerCpuArray::try_from(take_map(&mut ebpf, MAP_COUNTERS)?)
+            .map_err(map_error(MAP_COUNTERS))?;
+        Ok(Group {
+            detector_type,
+            ebpf,
+            events,
+            counters,
+            running,
+            failures,
+        })
+    }
+}
+
+/// Loads an embedded object against the kernel's BTF, overriding the named `u32` globals.
+pub fn load_object(
+    object: &'static str,
+    bytes: &[u8],
+    globals: &[(&str, &u32)],
+) -> Result<Ebpf, ProbeError> {
     let btf = Btf::from_sys_fs().map_err(|source| ProbeError::KernelBtf {
         path: KERNEL_BTF.into(),
         source,
     })?;
-    let mut ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
-        .load(OBJECT)
-        .map_err(|source| ProbeError::LoadObject {
-            object: OBJECT_NAME,
-            hint: Hint::for_error(&source),
-            source: Box::new(source),
-        })?;
-
-    write_thresholds(&mut ebpf, detectors)?;
-    match context {
-        Some(context) => attach_context(&mut ebpf, context)?,
-        None => warn!("no probe.context configured; triggers will carry no trace id"),
+    let mut loader = EbpfLoader::new();
+    loader.btf(Some(&btf));
+    for &(name, value) in globals {
+        loader.override_global(name, value, true);
     }
-    attach_detectors(&mut ebpf, detectors)?;
-
-    let events =
-        RingBuf::try_from(take_map(&mut ebpf, MAP_EVENTS)?).map_err(map_error(MAP_EVENTS))?;
-    let counters = PerCpuArray::try_from(take_map(&mut ebpf, MAP_COUNTERS)?)
-        .map_err(map_error(MAP_COUNTERS))?;
-    Ok(Loaded {
-        ebpf,
-        events,
-        counters,
+    loader.load(bytes).map_err(|source| ProbeError::LoadObject {
+        object,
+        hint: Hint::for_error(&source),
+        source: Box::new(source),
     })
 }
 
-fn write_thresholds(ebpf: &mut Ebpf, detectors: &[Detector]) -> Result<(), ProbeError> {
-    let map = ebpf
-        .map_mut(MAP_THRESHOLDS)
-        .ok_or(ProbeError::MissingInObject {
-            kind: "map",
-            name: MAP_THRESHOLDS,
-        })?;
-    let mut thresholds: Array<_, u64> = Array::try_from(map).map_err(map_error(MAP_THRESHOLDS))?;
-    for detector in detectors {
-        thresholds
-            .set(detector.index, detector.threshold_ns(), 0)
-            .map_err(map_error(MAP_THRESHOLDS))?;
-    }
-    Ok(())
-}
-
-fn attach_context(ebpf: &mut Ebpf, context: &ContextConfig) -> Result<(), ProbeError> {
-    let program = load_program(ebpf, PROG_TRACE_CONTEXT)?;
+/// Attaches the object's copy of the context uprobe, when a context function is configured.
+pub fn attach_context(ebpf: &mut Ebpf, context: Option<&ContextConfig>) -> Result<(), ProbeError> {
+    let Some(context) = context else {
+        return Ok(());
+    };
+    let program: &mut UProbe = program(ebpf, PROG_TRACE_CONTEXT)?;
+    program
+        .load()
+        .map_err(|source| load_error(PROG_TRACE_CONTEXT, source))?;
     let point = UProbeAttachLocation::Symbol(&context.symbol);
     program
         .attach(point, &context.binary, UProbeScope::AllProcesses)
@@ -101,7 +107,6 @@ fn attach_context(ebpf: &mut Ebpf, context: &ContextConfig) -> Result<(), ProbeE
             &context.symbol,
             &context.binary,
         ))?;
-
     info!(
         symbol = %context.symbol,
         binary = %context.binary.display(),
@@ -110,41 +115,25 @@ fn attach_context(ebpf: &mut Ebpf, context: &ContextConfig) -> Result<(), ProbeE
     Ok(())
 }
 
-fn attach_detectors(ebpf: &mut Ebpf, detectors: &[Detector]) -> Result<(), ProbeError> {
-    load_program(ebpf, PROG_ENTER)?;
-    load_program(ebpf, PROG_EXIT)?;
-
-    for detector in detectors {
-        let scope = detector
-            .pid
-            .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
-        for program_name in [PROG_ENTER, PROG_EXIT] {
-            let point = UProbeAttachPoint {
-                location: UProbeAttachLocation::Symbol(&detector.symbol),
-                cookie: Some(u64::from(detector.index)),
-            };
-            uprobe(ebpf, program_name)?
-                .attach(point, &detector.binary, scope)
-                .map_err(attach_error(
-                    program_name,
-                    &detector.symbol,
-                    &detector.binary,
-                ))?;
-        }
-
-        info!(
-            detector = %detector.name,
-            symbol = %detector.symbol,
-            binary = %detector.binary.display(),
-            threshold_ns = detector.threshold_ns(),
-            pid = detector.pid.map(|pid| pid.get()),
-            "attached function-latency detector"
-        );
+/// Writes `(detector index, nanoseconds)` pairs into the object's `thresholds` map.
+pub fn write_thresholds(
+    ebpf: &mut Ebpf,
+    thresholds: impl IntoIterator<Item = (u32, u64)>,
+) -> Result<(), ProbeError> {
+    let map = map_mut(ebpf, MAP_THRESHOLDS)?;
+    let mut map: Array<_, u64> = Array::try_from(map).map_err(map_error(MAP_THRESHOLDS))?;
+    for (index, threshold_ns) in thresholds {
+        map.set(index, threshold_ns, 0)
+            .map_err(map_error(MAP_THRESHOLDS))?;
     }
     Ok(())
 }
 
-fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut UProbe, ProbeError> {
+/// A program of the object, as its type.
+pub fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, ProbeError>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
+{
     let program = ebpf.program_mut(name).ok_or(ProbeError::MissingInObject {
         kind: "program",
         name,
@@ -154,18 +143,52 @@ fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut UProbe, 
         .map_err(|source| load_error(name, source))
 }
 
-fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut UProbe, ProbeError> {
-    let program = uprobe(ebpf, name)?;
-    program.load().map_err(|source| load_error(name, source))?;
-    Ok(program)
+/// Where tracefs lists the kernel's tracepoints, or which feature is missing.
+pub fn tracepoint_dir(category: &str, name: &str) -> Result<PathBuf, ProbeError> {
+    let events = TRACEFS_ROOTS
+        .iter()
+        .map(|root| Path::new(root).join("events"))
+        .find(|events| events.is_dir())
+        .ok_or(ProbeError::MissingKernelFeature {
+            feature: "a mounted tracefs".to_owned(),
+            hint: "; mount it with `mount -t tracefs nodev /sys/kernel/tracing`",
+        })?;
+    let dir = events.join(category).join(name);
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(ProbeError::MissingKernelFeature {
+            feature: format!("tracepoint {category}:{name}"),
+            hint: "",
+        })
+    }
 }
 
-fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
+/// Records the same failure for every detector in `detectors`.
+pub fn fail_all(detectors: &[&Detector], error: ProbeError) -> Vec<DetectorFailure> {
+    let error = Arc::new(error);
+    detectors
+        .iter()
+        .map(|detector| DetectorFailure {
+            detector: detector.name.clone(),
+            detector_type: detector.type_name(),
+            error: Arc::clone(&error),
+        })
+        .collect()
+}
+
+/// A map still owned by the object (taking it out would close it before programs load).
+pub fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Map, ProbeError> {
+    ebpf.map_mut(name)
+        .ok_or(ProbeError::MissingInObject { kind: "map", name })
+}
+
+pub fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
     ebpf.take_map(name)
         .ok_or(ProbeError::MissingInObject { kind: "map", name })
 }
 
-fn load_error(program: &'static str, source: aya::programs::ProgramError) -> ProbeError {
+pub fn load_error(program: &'static str, source: ProgramError) -> ProbeError {
     ProbeError::LoadProgram {
         program,
         hint: Hint::for_error(&source),
@@ -173,11 +196,11 @@ fn load_error(program: &'static str, source: aya::programs::ProgramError) -> Pro
     }
 }
 
-fn attach_error<'a>(
+pub fn attach_error<'a>(
     program: &'static str,
     symbol: &'a str,
     binary: &'a Path,
-) -> impl FnOnce(aya::programs::ProgramError) -> ProbeError + 'a {
+) -> impl FnOnce(ProgramError) -> ProbeError + 'a {
     move |source| ProbeError::Attach {
         program,
         symbol: symbol.to_owned(),
@@ -187,7 +210,19 @@ fn attach_error<'a>(
     }
 }
 
-fn map_error(map: &'static str) -> impl Fn(aya::maps::MapError) -> ProbeError {
+pub fn tracepoint_error(
+    program: &'static str,
+    tracepoint: String,
+) -> impl FnOnce(ProgramError) -> ProbeError {
+    move |source| ProbeError::AttachTracepoint {
+        program,
+        tracepoint,
+        hint: Hint::for_error(&source),
+        source: Box::new(source),
+    }
+}
+
+pub fn map_error(map: &'static str) -> impl Fn(aya::maps::MapError) -> ProbeError {
     move |source| ProbeError::Map {
         map,
         source: Box::new(source),

@@ -3,79 +3,132 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use aya::maps::{MapData, PerCpuArray};
+use aya::maps::{Array, MapData, PerCpuArray};
 use aya::Ebpf;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use wbpf_config::ProbeConfig;
+use wbpf_config::{ContextConfig, LatencyThreshold, ProbeConfig};
 
+use crate::adaptive::{self, Adaptive};
 use crate::clock::KtimeClock;
+use crate::detector::{self, Detector, Spec};
+use crate::error::DetectorFailure;
 use crate::handler::EventHandler;
-use crate::loader::{self, COUNTER_RINGBUF_FULL, COUNTER_UNMATCHED_RETURN};
+use crate::loader::{self, Group, COUNTER_RINGBUF_FULL, COUNTER_UNMATCHED_RETURN};
 use crate::stats::{Counters, ProbeStats};
-use crate::{detector, exporter, ringbuf, ProbeError};
+use crate::{exporter, function_latency, memory_pressure, ringbuf, syscall_latency, ProbeError};
 
-/// The node probe: eBPF detectors attached in the kernel, a task turning their events into
+const MAP_HISTOGRAM: &str = "latency_hist";
+
+/// The node probe: eBPF detectors attached in the kernel, tasks turning their events into
 /// trigger spans, and the OTLP exporter sending those to the gateway.
 ///
-/// Dropping a `Probe` detaches the programs and stops the reader, but exports the spans still
+/// Dropping a `Probe` detaches the programs and stops the readers, but exports the spans still
 /// queued from a blocking drop; prefer [`Probe::shutdown`].
 pub struct Probe {
-    /// `None` once detached.
-    ebpf: Option<Ebpf>,
-    kernel_counters: PerCpuArray<MapData, u64>,
+    objects: Vec<RunningObject>,
+    failures: Vec<DetectorFailure>,
     counters: Arc<Counters>,
     provider: SdkTracerProvider,
     stop: watch::Sender<bool>,
-    reader: JoinHandle<()>,
+    adaptive: Option<JoinHandle<()>>,
     gateway: String,
 }
 
+/// One loaded detector object and the task reading its ring buffer.
+struct RunningObject {
+    /// `None` once detached.
+    ebpf: Option<Ebpf>,
+    kernel_counters: PerCpuArray<MapData, u64>,
+    reader: JoinHandle<()>,
+}
+
 impl Probe {
-    /// Loads and attaches everything, starts reading events and exporting triggers.
+    /// Loads and attaches every detector it can, starts reading events and exporting triggers.
+    ///
+    /// A detector that cannot start (a missing symbol, a tracepoint or feature this kernel
+    /// lacks) is logged at ERROR and listed by [`Probe::failures`]; the others run. Fails when
+    /// the configuration is invalid or no detector at all could start (the error lists each
+    /// one's cause), e.g. without root (CAP_BPF and CAP_PERFMON) or kernel BTF.
     ///
     /// Must be called inside a tokio runtime that outlives the probe (the gRPC channel and the
-    /// reader task live on it). Fails, naming what is missing, without root (CAP_BPF and
-    /// CAP_PERFMON), without kernel BTF, or when a binary or symbol cannot be found. If the
-    /// returned future is dropped early, whatever was attached is detached again.
+    /// reader tasks live on it). If the returned future is dropped early, whatever was
+    /// attached is detached again.
     pub async fn start(config: &ProbeConfig) -> Result<Probe, ProbeError> {
-        let detectors = detector::resolve(config)?;
+        let detectors = Arc::new(detector::resolve(config)?);
         let clock = KtimeClock::measure()?;
         let counters = Arc::new(Counters::default());
         let provider = exporter::provider(&config.gateway, Arc::clone(&counters))?;
 
         let context = config.context.clone();
-        let table = detectors.clone();
-        let loaded = tokio::task::spawn_blocking(move || loader::load(&table, context.as_ref()))
-            .await
-            .map_err(|source| ProbeError::Task {
-                task: "load eBPF",
-                source,
-            })??;
+        let table = Arc::clone(&detectors);
+        let (groups, failures) =
+            tokio::task::spawn_blocking(move || load_all(&table, context.as_ref()))
+                .await
+                .map_err(|source| ProbeError::Task {
+                    task: "load eBPF",
+                    source,
+                })?;
+        for failure in &failures {
+            error!(
+                detector = %failure.detector,
+                detector_type = failure.detector_type,
+                error = %failure,
+                "detector not started"
+            );
+        }
+        if groups.is_empty() {
+            return Err(ProbeError::NoDetectorStarted { failures });
+        }
 
-        let detector_count = detectors.len();
-        let mut handler = EventHandler {
-            tracer: exporter::tracer(&provider),
-            clock,
-            detectors,
-            counters: Arc::clone(&counters),
-            undecodable: 0,
-        };
         let (stop, stop_rx) = watch::channel(false);
-        let reader = ringbuf::spawn(loaded.events, stop_rx, move |record| handler.handle(record))?;
+        let mut adaptive = None;
+        let mut objects = Vec::with_capacity(groups.len());
+        let mut running = 0;
+        for mut group in groups {
+            running += group.running.len();
+            if group.detector_type == detector::FUNCTION_LATENCY {
+                adaptive = start_adaptive(&mut group, &detectors, stop_rx.clone())?;
+            }
+            let mut handler = EventHandler {
+                tracer: exporter::tracer(&provider),
+                clock,
+                detectors: Arc::clone(&detectors),
+                counters: Arc::clone(&counters),
+                undecodable: 0,
+            };
+            let reader = ringbuf::spawn(group.events, stop_rx.clone(), move |record| {
+                handler.handle(record)
+            })?;
+            objects.push(RunningObject {
+                ebpf: Some(group.ebpf),
+                kernel_counters: group.counters,
+                reader,
+            });
+        }
 
-        info!(detectors = detector_count, gateway = %config.gateway, "node probe started");
+        info!(
+            detectors = running,
+            failed = failures.len(),
+            gateway = %config.gateway,
+            "node probe started"
+        );
         Ok(Probe {
-            ebpf: Some(loaded.ebpf),
-            kernel_counters: loaded.counters,
+            objects,
+            failures,
             counters,
             provider,
             stop,
-            reader,
+            adaptive,
             gateway: config.gateway.clone(),
         })
+    }
+
+    /// The configured detectors that are not running, each with why.
+    pub fn failures(&self) -> &[DetectorFailure] {
+        &self.failures
     }
 
     /// Counters since start; `events_lost` is read from the kernel on each call.
@@ -86,26 +139,36 @@ impl Probe {
         self.counters.snapshot()
     }
 
-    /// Detaches, drains the ring buffer, flushes the exporter, returns final stats.
+    /// Detaches, drains the ring buffers, flushes the exporter, returns final stats.
     ///
     /// The flush waits for the gateway (bounded by the export timeout) on a blocking thread. If
     /// the future is dropped early, the programs may already be detached and the spans still
     /// queued are exported when the last handle to the exporter is dropped.
     pub async fn shutdown(mut self) -> Result<ProbeStats, ProbeError> {
-        drop(self.ebpf.take());
-        // Ignored error: the reader has already stopped if nobody is listening.
+        for object in &mut self.objects {
+            drop(object.ebpf.take());
+        }
+        // Ignored error: the tasks have already stopped if nobody is listening.
         let _ = self.stop.send(true);
-        (&mut self.reader)
-            .await
-            .map_err(|source| ProbeError::Task {
-                task: "ring buffer reader",
+        for object in &mut self.objects {
+            (&mut object.reader)
+                .await
+                .map_err(|source| ProbeError::Task {
+                    task: "ring buffer reader",
+                    source,
+                })?;
+        }
+        if let Some(task) = self.adaptive.take() {
+            task.await.map_err(|source| ProbeError::Task {
+                task: "adaptive thresholds",
                 source,
             })?;
+        }
 
         let unmatched = self.kernel_counter(COUNTER_UNMATCHED_RETURN).unwrap_or(0);
         debug!(
-            returns = unmatched,
-            "returns without a recorded entry (nested or early calls)"
+            ends = unmatched,
+            "ends without a recorded start (nested calls, or started before attaching)"
         );
 
         let provider = self.provider.clone();
@@ -136,16 +199,96 @@ impl Probe {
         }
     }
 
-    /// Sums one per-CPU counter of the kernel programs; `None` (logged) if the map read fails.
+    /// Sums one per-CPU counter over every object; `None` (logged) if a map read fails.
     fn kernel_counter(&self, index: u32) -> Option<u64> {
-        match self.kernel_counters.get(&index, 0) {
-            Ok(values) => Some(values.iter().sum()),
-            Err(err) => {
-                warn!(index, error = %err, "reading the kernel counters failed");
-                None
+        let mut total = 0;
+        for object in &self.objects {
+            match object.kernel_counters.get(&index, 0) {
+                Ok(values) => total += values.iter().sum::<u64>(),
+                Err(err) => {
+                    warn!(index, error = %err, "reading the kernel counters failed");
+                    return None;
+                }
             }
         }
+        Some(total)
     }
+}
+
+/// Loads one object per detector type present; returns those with a running detector and
+/// every detector that did not start.
+fn load_all(
+    detectors: &[Detector],
+    context: Option<&ContextConfig>,
+) -> (Vec<Group>, Vec<DetectorFailure>) {
+    type Load = fn(&[&Detector], Option<&ContextConfig>) -> Result<Group, ProbeError>;
+    let loaders: [(&str, Load); 3] = [
+        (detector::FUNCTION_LATENCY, function_latency::load),
+        (detector::SYSCALL_LATENCY, syscall_latency::load),
+        (detector::MEMORY_PRESSURE, memory_pressure::load),
+    ];
+
+    let mut groups = Vec::new();
+    let mut failures = Vec::new();
+    for (detector_type, load) in loaders {
+        let members: Vec<&Detector> = detectors
+            .iter()
+            .filter(|detector| detector.type_name() == detector_type)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        match load(&members, context) {
+            Ok(mut group) => {
+                failures.append(&mut group.failures);
+                if !group.running.is_empty() {
+                    groups.push(group);
+                }
+            }
+            Err(error) => failures.extend(loader::fail_all(&members, error)),
+        }
+    }
+    (groups, failures)
+}
+
+/// Starts recomputing thresholds when any running function-latency detector is adaptive.
+fn start_adaptive(
+    group: &mut Group,
+    detectors: &[Detector],
+    stop: watch::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, ProbeError> {
+    let adaptive: Vec<Adaptive> = group
+        .running
+        .iter()
+        .filter_map(|&index| {
+            let detector = detectors.get(index as usize)?;
+            let Spec::FunctionLatency(spec) = &detector.spec else {
+                return None;
+            };
+            let LatencyThreshold::Percentile {
+                percentile,
+                min_samples,
+            } = spec.threshold
+            else {
+                return None;
+            };
+            Some(Adaptive {
+                index,
+                name: detector.name.clone(),
+                percentile,
+                min_samples,
+            })
+        })
+        .collect();
+    if adaptive.is_empty() {
+        return Ok(None);
+    }
+
+    let histogram = PerCpuArray::try_from(loader::take_map(&mut group.ebpf, MAP_HISTOGRAM)?)
+        .map_err(loader::map_error(MAP_HISTOGRAM))?;
+    let thresholds = Array::try_from(loader::take_map(&mut group.ebpf, loader::MAP_THRESHOLDS)?)
+        .map_err(loader::map_error(loader::MAP_THRESHOLDS))?;
+    Ok(Some(adaptive::spawn(histogram, thresholds, adaptive, stop)))
 }
 
 // The CLI moves the probe between tasks and may share it with a stats reporter.

@@ -2,10 +2,11 @@
 //!
 //! With a trace context the span joins the affected trace as a child of the span the thread was
 //! serving, so the gateway can release that trace. Without one it starts a fresh trace marked
-//! `wbpf.context = "none"` for the gateway to correlate later. The attribute keys are a contract
-//! with the gateway's trigger matching: change them together.
+//! `wbpf.context = "none"`; `process.pid`, `thread.id` and `wbpf.event_time_unix_nano` let the
+//! gateway match it to the buffered spans of that process covering that time. The attribute
+//! keys are a contract with the gateway's trigger matching: change them together.
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId,
@@ -15,23 +16,40 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::clock::KtimeClock;
-use crate::detector::{Detector, FUNCTION_LATENCY};
-use crate::events::{LatencyEvent, TraceContext};
+use crate::detector::{Detector, FUNCTION_LATENCY, MEMORY_PRESSURE, SYSCALL_LATENCY};
+use crate::events::{Event, TraceContext};
+use crate::evidence::{self, saturating_i64};
 
+/// Span name of function-latency triggers; the others are `wbpf.trigger <detector type>`.
 pub const SPAN_NAME: &str = "wbpf.trigger function_latency";
 
-/// Starts and ends the trigger span for one event.
-pub fn emit(tracer: &SdkTracer, clock: KtimeClock, detector: &Detector, event: &LatencyEvent) {
+/// Starts and ends the trigger span for one event. A symptom with a duration spans it; a
+/// counted or instantaneous one is a point in time.
+pub fn emit(tracer: &SdkTracer, clock: KtimeClock, detector: &Detector, event: &Event) {
     let end = clock.to_system_time(event.ktime_ns);
-    let start = end - Duration::from_nanos(event.duration_ns.min(event.ktime_ns));
+    let lasted = if event.kind.has_duration() {
+        event.duration_ns.min(event.ktime_ns)
+    } else {
+        0
+    };
+    let start = end - Duration::from_nanos(lasted);
 
     let mut span = tracer
-        .span_builder(SPAN_NAME)
+        .span_builder(span_name(detector))
         .with_kind(SpanKind::Internal)
         .with_start_time(start)
-        .with_attributes(attributes(detector, event))
+        .with_attributes(attributes(clock, detector, event))
         .start_with_context(tracer, &parent(event.trace));
     span.end_with_timestamp(end);
+}
+
+fn span_name(detector: &Detector) -> &'static str {
+    match detector.type_name() {
+        FUNCTION_LATENCY => SPAN_NAME,
+        SYSCALL_LATENCY => "wbpf.trigger syscall_latency",
+        MEMORY_PRESSURE => "wbpf.trigger memory_pressure",
+        _ => "wbpf.trigger",
+    }
 }
 
 /// The parent context: the thread's span as a sampled remote parent, or none (a new trace).
@@ -49,27 +67,28 @@ pub fn parent(trace: Option<TraceContext>) -> Context {
     }
 }
 
-pub fn attributes(detector: &Detector, event: &LatencyEvent) -> Vec<KeyValue> {
+pub fn attributes(clock: KtimeClock, detector: &Detector, event: &Event) -> Vec<KeyValue> {
+    let event_time = clock
+        .to_system_time(event.ktime_ns)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
     let mut attributes = vec![
         KeyValue::new("wbpf.trigger", true),
-        KeyValue::new("wbpf.detector", FUNCTION_LATENCY),
+        KeyValue::new("wbpf.detector", detector.type_name()),
         KeyValue::new("wbpf.detector.name", detector.name.clone()),
         KeyValue::new("process.pid", i64::from(event.pid)),
         KeyValue::new("thread.id", i64::from(event.tid)),
         KeyValue::new("process.command", event.comm.clone()),
-        KeyValue::new("code.function.name", detector.symbol.clone()),
-        KeyValue::new("wbpf.binary", detector.binary.display().to_string()),
-        KeyValue::new("wbpf.duration_ns", saturating_i64(event.duration_ns)),
-        KeyValue::new("wbpf.threshold_ns", saturating_i64(event.threshold_ns)),
+        KeyValue::new(
+            "wbpf.event_time_unix_nano",
+            saturating_i64(u64::try_from(event_time).unwrap_or(u64::MAX)),
+        ),
     ];
+    attributes.extend(evidence::attributes(detector, event));
     if event.trace.is_none() {
         attributes.push(KeyValue::new("wbpf.context", "none"));
     }
     attributes
-}
-
-fn saturating_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -77,22 +96,30 @@ mod tests {
     use std::path::PathBuf;
 
     use opentelemetry::Value;
+    use wbpf_config::LatencyThreshold;
 
     use super::*;
+    use crate::detector::Spec;
+    use crate::events::Kind;
+    use crate::function_latency::FunctionLatency;
+    use crate::memory_pressure::MemoryPressure;
 
     fn detector() -> Detector {
         Detector {
             index: 0,
             name: "checkout".to_owned(),
-            binary: PathBuf::from("/srv/shop"),
-            symbol: "charge_card".to_owned(),
-            threshold: Duration::from_millis(20),
-            pid: None,
+            spec: Spec::FunctionLatency(FunctionLatency {
+                binary: PathBuf::from("/srv/shop"),
+                symbol: "charge_card".to_owned(),
+                threshold: LatencyThreshold::Fixed(Duration::from_millis(20)),
+                pid: None,
+            }),
         }
     }
 
-    fn event(trace: Option<TraceContext>) -> LatencyEvent {
-        LatencyEvent {
+    fn event(kind: Kind, trace: Option<TraceContext>) -> Event {
+        Event {
+            kind,
             ktime_ns: 1_000_000_000,
             duration_ns: 60_000_000,
             threshold_ns: 20_000_000,
@@ -101,7 +128,12 @@ mod tests {
             tid: 4243,
             detector: 0,
             comm: "shop".to_owned(),
+            evidence: [0; 4],
         }
+    }
+
+    fn clock() -> KtimeClock {
+        KtimeClock::with_offset(1_700_000_000_000_000_000)
     }
 
     fn value<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
@@ -117,45 +149,77 @@ mod tests {
             trace_id: [7; 16],
             span_id: [9; 8],
         };
-        let attributes = attributes(&detector(), &event(Some(trace)));
+        let event = event(Kind::FunctionLatency, Some(trace));
+        let attributes = attributes(clock(), &detector(), &event);
 
-        assert_eq!(value(&attributes, "wbpf.trigger"), Some(&Value::Bool(true)));
+        let expected = [
+            ("wbpf.trigger", Value::Bool(true)),
+            ("wbpf.detector", Value::from("function_latency")),
+            ("wbpf.detector.name", Value::from("checkout")),
+            ("process.pid", Value::I64(4242)),
+            ("thread.id", Value::I64(4243)),
+            ("process.command", Value::from("shop")),
+            (
+                "wbpf.event_time_unix_nano",
+                Value::I64(1_700_000_001_000_000_000),
+            ),
+            ("code.function.name", Value::from("charge_card")),
+            ("wbpf.binary", Value::from("/srv/shop")),
+            ("wbpf.duration_ns", Value::I64(60_000_000)),
+            ("wbpf.threshold_ns", Value::I64(20_000_000)),
+        ];
+        for (key, expected) in expected {
+            assert_eq!(value(&attributes, key), Some(&expected), "{key}");
+        }
+        assert_eq!(value(&attributes, "wbpf.context"), None);
+        assert_eq!(value(&attributes, "wbpf.percentile"), None);
+    }
+
+    #[test]
+    fn memory_events_carry_their_evidence_and_no_duration_when_counted() {
+        let detector = Detector {
+            index: 0,
+            name: "memory_pressure".to_owned(),
+            spec: Spec::MemoryPressure(MemoryPressure {
+                reclaim_stall: Duration::from_millis(1),
+                migration: None,
+                oom_kill: true,
+            }),
+        };
+        let mut storm = event(Kind::MigrationStorm, None);
+        storm.evidence = [0, 5000, 12, 0];
+        let attributes = attributes(clock(), &detector, &storm);
+
         assert_eq!(
             value(&attributes, "wbpf.detector"),
-            Some(&Value::from("function_latency"))
+            Some(&Value::from("memory_pressure"))
         );
         assert_eq!(
-            value(&attributes, "wbpf.detector.name"),
-            Some(&Value::from("checkout"))
-        );
-        assert_eq!(value(&attributes, "process.pid"), Some(&Value::I64(4242)));
-        assert_eq!(value(&attributes, "thread.id"), Some(&Value::I64(4243)));
-        assert_eq!(
-            value(&attributes, "process.command"),
-            Some(&Value::from("shop"))
+            value(&attributes, "wbpf.memory.event"),
+            Some(&Value::from("migration_storm"))
         );
         assert_eq!(
-            value(&attributes, "code.function.name"),
-            Some(&Value::from("charge_card"))
+            value(&attributes, "wbpf.migrate.reason"),
+            Some(&Value::from("compaction"))
         );
         assert_eq!(
-            value(&attributes, "wbpf.binary"),
-            Some(&Value::from("/srv/shop"))
+            value(&attributes, "wbpf.migrate.pages"),
+            Some(&Value::I64(5000))
         );
         assert_eq!(
-            value(&attributes, "wbpf.duration_ns"),
-            Some(&Value::I64(60_000_000))
+            value(&attributes, "wbpf.migrate.failed"),
+            Some(&Value::I64(12))
         );
+        assert_eq!(value(&attributes, "wbpf.duration_ns"), None);
         assert_eq!(
-            value(&attributes, "wbpf.threshold_ns"),
-            Some(&Value::I64(20_000_000))
+            value(&attributes, "wbpf.context"),
+            Some(&Value::from("none"))
         );
-        assert_eq!(value(&attributes, "wbpf.context"), None);
     }
 
     #[test]
     fn an_event_without_context_is_marked_and_has_no_parent() {
-        let attributes = attributes(&detector(), &event(None));
+        let attributes = attributes(clock(), &detector(), &event(Kind::FunctionLatency, None));
         assert_eq!(
             value(&attributes, "wbpf.context"),
             Some(&Value::from("none"))

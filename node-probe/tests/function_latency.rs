@@ -1,153 +1,53 @@
 //! End to end on the running kernel: real eBPF programs, a real target process, a real
 //! OTLP/gRPC sink. Needs root; a failure to load eBPF fails the test with the reason.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use common::{attribute, error_chain, hex, int, next_span, string, target};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::trace::v1::Span;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
-use wbpf_config::{ContextConfig, DetectorConfig, FunctionLatencyConfig, ProbeConfig};
+use wbpf_config::{
+    ContextConfig, DetectorConfig, FunctionLatencyConfig, LatencyThreshold, ProbeConfig,
+    SyscallLatencyConfig,
+};
 use wbpf_probe::Probe;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN_ID: &str = "00f067aa0ba902b7";
 const THRESHOLD: Duration = Duration::from_millis(20);
 
-/// Collects every exported span.
-struct Sink(mpsc::UnboundedSender<Span>);
-
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let spans = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|resource| resource.scope_spans)
-            .flat_map(|scope| scope.spans);
-        for span in spans {
-            self.0.send(span).expect("the test holds the receiver");
-        }
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-async fn start_sink() -> (SocketAddr, mpsc::UnboundedReceiver<Span>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a free port");
-    let addr = listener.local_addr().expect("bound");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(Sink(tx)))
-            .serve_with_incoming(TcpIncoming::from(listener)),
-    );
-    (addr, rx)
-}
-
-fn target() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_wbpf-probe-target"))
-}
-
 /// Runs the target to completion; returns its pid.
 async fn run_target(trace_id: &str, sleep_ms: u64) -> u32 {
-    let mut child = std::process::Command::new(target())
-        .args([trace_id, SPAN_ID, &sleep_ms.to_string()])
-        .spawn()
-        .expect("spawn the target");
-    let pid = child.id();
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("wait task")
-        .expect("wait for the target");
+    let (pid, status) = common::run_target(&[trace_id, SPAN_ID, &sleep_ms.to_string()]).await;
     assert!(status.success(), "target failed: {status}");
     pid
 }
 
-fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|value| value.value.as_ref())
-}
-
-fn int(span: &Span, key: &str) -> i64 {
-    match attribute(span, key) {
-        Some(Value::IntValue(value)) => *value,
-        other => panic!("{key} is not an int: {other:?}"),
-    }
-}
-
-fn string<'a>(span: &'a Span, key: &str) -> &'a str {
-    match attribute(span, key) {
-        Some(Value::StringValue(value)) => value,
-        other => panic!("{key} is not a string: {other:?}"),
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn next_span(spans: &mut mpsc::UnboundedReceiver<Span>) -> Span {
-    tokio::time::timeout(Duration::from_secs(10), spans.recv())
-        .await
-        .expect("a trigger span within 10 s")
-        .expect("sink running")
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
+fn latency(name: Option<&str>, symbol: &str) -> DetectorConfig {
+    DetectorConfig::FunctionLatency(FunctionLatencyConfig {
+        name: name.map(str::to_owned),
+        binary: target(),
+        symbol: symbol.to_owned(),
+        threshold: LatencyThreshold::Fixed(THRESHOLD),
+        pid: None,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_calls_trigger_spans_in_the_published_trace_and_fast_calls_do_not() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("wbpf_probe=debug")
-        .try_init();
-    let (addr, mut spans) = start_sink().await;
+    let _serial = common::SERIAL.lock().await;
+    common::init_logging();
+    let (addr, mut spans) = common::start_sink().await;
     let config = ProbeConfig {
         gateway: format!("http://{addr}"),
         context: Some(ContextConfig {
             binary: target(),
             symbol: "wbpf_trace_context".to_owned(),
         }),
-        detectors: vec![DetectorConfig::FunctionLatency(FunctionLatencyConfig {
-            name: Some("test-work".to_owned()),
-            binary: target(),
-            symbol: "wbpf_test_work".to_owned(),
-            threshold: THRESHOLD,
-            pid: None,
-        })],
+        detectors: vec![latency(Some("test-work"), "wbpf_test_work")],
     };
-    let probe = match Probe::start(&config).await {
-        Ok(probe) => probe,
-        Err(error) => panic!("loading eBPF failed: {}", error_chain(&error)),
-    };
+    let probe = common::start_probe(&config).await;
 
     // A slow call inside a published trace: one trigger, a child of the published span.
     let pid = run_target(TRACE_ID, 60).await;
@@ -205,13 +105,7 @@ async fn a_missing_symbol_fails_start_naming_the_symbol_and_the_binary() {
     let config = ProbeConfig {
         gateway: "http://127.0.0.1:9".to_owned(),
         context: None,
-        detectors: vec![DetectorConfig::FunctionLatency(FunctionLatencyConfig {
-            name: None,
-            binary: target(),
-            symbol: "wbpf_no_such_symbol".to_owned(),
-            threshold: THRESHOLD,
-            pid: None,
-        })],
+        detectors: vec![latency(None, "wbpf_no_such_symbol")],
     };
 
     let error = match Probe::start(&config).await {
@@ -225,4 +119,45 @@ async fn a_missing_symbol_fails_start_naming_the_symbol_and_the_binary() {
         message.contains(&target().display().to_string()),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detector_that_cannot_attach_is_reported_and_the_others_still_run() {
+    let _serial = common::SERIAL.lock().await;
+    common::init_logging();
+    let (addr, mut spans) = common::start_sink().await;
+    let config = ProbeConfig {
+        gateway: format!("http://{addr}"),
+        context: None,
+        detectors: vec![
+            latency(Some("missing"), "wbpf_no_such_symbol"),
+            latency(Some("present"), "wbpf_test_work"),
+            DetectorConfig::SyscallLatency(SyscallLatencyConfig {
+                name: Some("idle".to_owned()),
+                threshold: Duration::from_secs(3600),
+                pids: vec![],
+                comms: vec!["wbpf-no-such".to_owned()],
+            }),
+        ],
+    };
+
+    let probe = match Probe::start(&config).await {
+        Ok(probe) => probe,
+        Err(error) => panic!("nothing started: {}", error_chain(&error)),
+    };
+    let failures: Vec<String> = probe.failures().iter().map(ToString::to_string).collect();
+    println!("reported failures: {failures:?}");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].starts_with("missing (function_latency): "),
+        "{failures:?}"
+    );
+    assert!(failures[0].contains("wbpf_no_such_symbol"), "{failures:?}");
+
+    let pid = run_target("none", 60).await;
+    let span = next_span(&mut spans).await;
+    assert_eq!(string(&span, "wbpf.detector.name"), "present");
+    assert_eq!(int(&span, "process.pid"), i64::from(pid));
+    assert!(int(&span, "wbpf.event_time_unix_nano") > 0);
+    probe.shutdown().await.expect("clean shutdown");
 }

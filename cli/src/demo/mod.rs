@@ -15,7 +15,7 @@ use anyhow::Context;
 use tracing::info;
 use wbpf_config::{
     ContextConfig, DetectorConfig, FileExporterConfig, FunctionLatencyConfig, GatewayConfig,
-    ProbeConfig,
+    HeadSamplingConfig, LatencyThreshold, ProbeConfig, SamplingMode,
 };
 use wbpf_demo::WorkloadOptions;
 use wbpf_gateway::Gateway;
@@ -51,6 +51,20 @@ pub struct DemoArgs {
     /// Keep the RocksDB directory, export file and ground truth here instead of a temp dir.
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    /// Also run head and tail sampling in shadow on the same stream; print a comparison table
+    /// and write an SVG chart.
+    #[arg(long)]
+    compare: bool,
+    /// Share of traces head sampling keeps in the comparison, in percent.
+    #[arg(long, default_value_t = 1.0)]
+    head_percentage: f64,
+    /// Threshold of the comparison's tail `latency` policy (a trace's end-to-end duration).
+    #[arg(long, default_value = "25ms", value_parser = humantime::parse_duration)]
+    tail_latency: Duration,
+    /// Where the comparison chart goes; `compare.svg` in the output directory by default, else
+    /// `wbpf-compare.svg` here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
     /// The workload binary; by default `wbpf-workload` next to this executable.
     #[arg(long)]
     workload_bin: Option<PathBuf>,
@@ -77,9 +91,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let export_path = dir.join("exported.jsonl");
     let _ = std::fs::remove_file(&export_path);
 
-    let gateway = Gateway::start(&gateway_config(&args, &dir, &export_path))
+    let gateway = Gateway::start(&gateway_config(&args, &dir, &export_path)?)
         .await
         .context("starting the gateway")?;
+    let comparison = gateway.compare_reader();
     let probe = Probe::start(&probe_config(&args, &workload_bin, &gateway))
         .await
         .context("starting the probe (the demo needs root and eBPF)")?;
@@ -118,7 +133,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     info!(?probe_stats, "probe stopped");
 
     let exported = score::read_export(&export_path)?;
-    let summary = report::Summary::new(
+    let mut summary = report::Summary::new(
         &workload_stats,
         &truth,
         &exported,
@@ -126,13 +141,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &probe_stats,
         elapsed,
     );
+    summary.compare = comparison.map(|reader| reader.snapshot());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         summary.print();
-        if args.output_dir.is_some() {
-            println!("\nfiles kept in {}", dir.display());
+    }
+    if let Some(snapshot) = &summary.compare {
+        let svg = match (&args.svg, &args.output_dir) {
+            (Some(svg), _) => svg.clone(),
+            (None, Some(dir)) => dir.join("compare.svg"),
+            (None, None) => PathBuf::from("wbpf-compare.svg"),
+        };
+        if args.json {
+            crate::compare::write_svg(snapshot, &svg)?;
+        } else {
+            println!();
+            crate::compare::show(snapshot, &svg, false)?;
         }
+    }
+    if args.output_dir.is_some() && !args.json {
+        println!("\nfiles kept in {}", dir.display());
     }
     Ok(())
 }
@@ -141,7 +170,7 @@ fn gateway_config(
     args: &DemoArgs,
     dir: &std::path::Path,
     export: &std::path::Path,
-) -> GatewayConfig {
+) -> anyhow::Result<GatewayConfig> {
     let mut config = GatewayConfig::default();
     config.receivers.grpc = "127.0.0.1:0".parse().expect("a literal socket address");
     config.receivers.http = "127.0.0.1:0".parse().expect("a literal socket address");
@@ -150,7 +179,27 @@ fn gateway_config(
     config.exporters.file = Some(FileExporterConfig {
         path: export.to_owned(),
     });
-    config
+    if args.compare {
+        let sampling = &mut config.sampling;
+        sampling.compare = vec![
+            SamplingMode::Head,
+            SamplingMode::Tail,
+            SamplingMode::Triggered,
+        ];
+        sampling.head = Some(HeadSamplingConfig {
+            percentage: args.head_percentage,
+        });
+        let tail = format!(
+            "tail_sampling:\n  decision_wait: 2s\n  policies:\n    - name: slow\n      \
+             type: latency\n      latency:\n        threshold_ms: {}\n",
+            args.tail_latency.as_millis()
+        );
+        let tail = wbpf_config::parse_tail_sampling_block(&tail, "demo tail policy")
+            .context("building the comparison's tail policy")?;
+        sampling.tail_sampling = Some(tail);
+        sampling.edge_cases.ground_truth = Some(dir.join("ground-truth.jsonl"));
+    }
+    Ok(config)
 }
 
 fn probe_config(args: &DemoArgs, workload_bin: &std::path::Path, gateway: &Gateway) -> ProbeConfig {
@@ -164,7 +213,7 @@ fn probe_config(args: &DemoArgs, workload_bin: &std::path::Path, gateway: &Gatew
             name: Some("pool_access".to_owned()),
             binary: workload_bin.to_owned(),
             symbol: "wbpf_pool_access".to_owned(),
-            threshold: args.threshold,
+            threshold: LatencyThreshold::Fixed(args.threshold),
             pid: None,
         })],
     }

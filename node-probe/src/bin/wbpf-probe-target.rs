@@ -1,10 +1,21 @@
-//! A tiny workload for the probe's tests: publishes a trace context, then does timed work.
+//! A tiny workload for the probe's tests: publishes a trace context, then provokes a symptom.
 //!
-//! `wbpf-probe-target <trace-id-hex|none> <span-id-hex> <sleep-ms>` publishes the context
-//! through `wbpf_trace_context` (unless `none`), calls `wbpf_test_work` sleeping that long,
-//! clears the context and exits. Both functions are exported, unmangled symbols the probe
-//! attaches uprobes to.
+//! - `wbpf-probe-target <trace-id-hex|none> <span-id-hex> <sleep-ms>`: calls `wbpf_test_work`
+//!   sleeping that long inside the published context.
+//! - `... latency-mix <calls> <seed>`: calls `wbpf_test_work` `calls` times; 2 % of the calls
+//!   sleep uniformly between 2 and 10 ms, the rest return at once.
+//! - `... syscalls <comm> <slow-ms> [wait]`: renames itself to `comm`, optionally blocks until
+//!   a byte arrives on stdin, makes 200 fast syscalls, then one `nanosleep` of `slow-ms` when
+//!   it is not zero.
+//! - `... write-file <trace-id-hex|none> <span-id-hex> <path> <mib>`: writes `mib` MiB through
+//!   the page cache inside the published context.
+//! - `... touch-memory <trace-id-hex|none> <span-id-hex> <mib>`: allocates and touches `mib`
+//!   MiB of anonymous memory inside the published context.
+//!
+//! `wbpf_trace_context` and `wbpf_test_work` are exported, unmangled symbols the probe attaches
+//! uprobes to.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,38 +33,139 @@ pub extern "C" fn wbpf_test_work(sleep_ns: u64) {
     std::thread::sleep(Duration::from_nanos(std::hint::black_box(sleep_ns)));
 }
 
+type Context = Option<(u64, u64, u64)>;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [trace_id, span_id, sleep_ms] = args.as_slice() else {
-        eprintln!("usage: wbpf-probe-target <trace-id-hex|none> <span-id-hex> <sleep-ms>");
-        return ExitCode::from(2);
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match strs.as_slice() {
+        ["latency-mix", calls, seed] => latency_mix(calls, seed),
+        ["syscalls", comm, slow_ms, rest @ ..] => syscalls(comm, slow_ms, rest == ["wait"]),
+        ["write-file", trace, span, path, mib] => in_context(trace, span, || write_file(path, mib)),
+        ["touch-memory", trace, span, mib] => in_context(trace, span, || touch_memory(mib)),
+        [trace, span, sleep_ms] => in_context(trace, span, || {
+            let sleep_ms: u64 = number(sleep_ms)?;
+            wbpf_test_work(sleep_ms * 1_000_000);
+            Ok(())
+        }),
+        _ => Err("usage: see the module documentation of wbpf-probe-target".to_owned()),
     };
-    let Ok(sleep_ms) = sleep_ms.parse::<u64>() else {
-        eprintln!("sleep-ms must be a whole number of milliseconds");
-        return ExitCode::from(2);
-    };
-
-    let context = if trace_id == "none" {
-        None
-    } else {
-        match (
-            u128::from_str_radix(trace_id, 16),
-            u64::from_str_radix(span_id, 16),
-        ) {
-            (Ok(trace), Ok(span)) => Some(((trace >> 64) as u64, trace as u64, span)),
-            _ => {
-                eprintln!("trace id must be 32 hex digits and span id 16");
-                return ExitCode::from(2);
-            }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
         }
-    };
+    }
+}
 
+fn number(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))
+}
+
+fn parse_context(trace_id: &str, span_id: &str) -> Result<Context, String> {
+    if trace_id == "none" {
+        return Ok(None);
+    }
+    match (
+        u128::from_str_radix(trace_id, 16),
+        u64::from_str_radix(span_id, 16),
+    ) {
+        (Ok(trace), Ok(span)) => Ok(Some(((trace >> 64) as u64, trace as u64, span))),
+        _ => Err("trace id must be 32 hex digits and span id 16".to_owned()),
+    }
+}
+
+/// Runs `work` with the context published, then clears it.
+fn in_context(
+    trace_id: &str,
+    span_id: &str,
+    work: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    let context = parse_context(trace_id, span_id)?;
     if let Some((hi, lo, span)) = context {
         wbpf_trace_context(hi, lo, span);
     }
-    wbpf_test_work(sleep_ms * 1_000_000);
+    let result = work();
     if context.is_some() {
         wbpf_trace_context(0, 0, 0);
     }
-    ExitCode::SUCCESS
+    result
+}
+
+fn latency_mix(calls: &str, seed: &str) -> Result<(), String> {
+    let calls = number(calls)?;
+    let mut state = number(seed)? | 1;
+    let mut next = move || {
+        // xorshift64: deterministic and good enough for a test distribution.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..calls {
+        let sleep_ns = if next() % 100 < 2 {
+            2_000_000 + next() % 8_000_000
+        } else {
+            0
+        };
+        wbpf_test_work(sleep_ns);
+    }
+    Ok(())
+}
+
+fn syscalls(comm: &str, slow_ms: &str, wait: bool) -> Result<(), String> {
+    let slow_ms = number(slow_ms)?;
+    let name = std::ffi::CString::new(comm).map_err(|_| "comm contains NUL".to_owned())?;
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string, valid for the call.
+    if unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) } != 0 {
+        return Err("prctl(PR_SET_NAME) failed".to_owned());
+    }
+    if wait {
+        let mut byte = 0u8;
+        // SAFETY: reads at most one byte into a live local.
+        unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
+    }
+    for _ in 0..200 {
+        // SAFETY: getppid has no arguments and cannot fail.
+        std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+    }
+    if slow_ms > 0 {
+        let duration = libc::timespec {
+            tv_sec: (slow_ms / 1000) as libc::time_t,
+            tv_nsec: ((slow_ms % 1000) * 1_000_000) as libc::c_long,
+        };
+        // SAFETY: a valid timespec for the request and no remainder pointer.
+        unsafe {
+            libc::syscall(
+                libc::SYS_nanosleep,
+                &duration as *const libc::timespec,
+                std::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+    }
+    Ok(())
+}
+
+fn write_file(path: &str, mib: &str) -> Result<(), String> {
+    let mib = number(mib)?;
+    let mut file = std::fs::File::create(path).map_err(|error| format!("{path}: {error}"))?;
+    let block = vec![0x5au8; 1 << 20];
+    for _ in 0..mib {
+        file.write_all(&block)
+            .map_err(|error| format!("{path}: {error}"))?;
+    }
+    Ok(())
+}
+
+fn touch_memory(mib: &str) -> Result<(), String> {
+    let bytes = usize::try_from(number(mib)? << 20).map_err(|_| "too large".to_owned())?;
+    let mut memory = vec![0u8; bytes];
+    // One write per page makes every page resident.
+    for offset in (0..bytes).step_by(4096) {
+        memory[offset] = 1;
+    }
+    std::hint::black_box(&memory);
+    Ok(())
 }

@@ -1,0 +1,116 @@
+//! End to end on the running kernel: the syscall-latency detector's raw tracepoints, real
+//! child processes, a real OTLP/gRPC sink. Needs root; a failure to load eBPF fails the test
+//! with the reason.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{collect, int, next_span, string, target};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use wbpf_config::{DetectorConfig, ProbeConfig, SyscallLatencyConfig};
+
+const THRESHOLD: Duration = Duration::from_millis(20);
+/// `nanosleep` on x86-64 and on the generic table (arm64, riscv).
+#[cfg(target_arch = "x86_64")]
+const SYS_NANOSLEEP: i64 = 35;
+#[cfg(not(target_arch = "x86_64"))]
+const SYS_NANOSLEEP: i64 = 101;
+
+fn config(gateway: String, pids: Vec<u32>, comms: &[&str]) -> ProbeConfig {
+    ProbeConfig {
+        gateway,
+        context: None,
+        detectors: vec![DetectorConfig::SyscallLatency(SyscallLatencyConfig {
+            name: Some("test-syscalls".to_owned()),
+            threshold: THRESHOLD,
+            pids,
+            comms: comms.iter().map(|comm| comm.to_string()).collect(),
+        })],
+    }
+}
+
+fn from_pid(spans: &[Span], pid: u32) -> Vec<&Span> {
+    spans
+        .iter()
+        .filter(|span| int(span, "process.pid") == i64::from(pid))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_syscall_of_a_watched_command_triggers_and_fast_ones_do_not() {
+    let _serial = common::SERIAL.lock().await;
+    common::init_logging();
+    let (addr, mut spans) = common::start_sink().await;
+    let comm = "wbpf-sc-test";
+    let probe = common::start_probe(&config(format!("http://{addr}"), vec![], &[comm])).await;
+
+    // 200 fast syscalls and one 60 ms nanosleep: exactly one trigger, naming nanosleep.
+    let (pid, status) = common::run_target(&["syscalls", comm, "60"]).await;
+    assert!(status.success(), "target failed: {status}");
+    let span = next_span(&mut spans).await;
+    println!("trigger span: {span:?}");
+    assert_eq!(span.name, "wbpf.trigger syscall_latency");
+    assert_eq!(string(&span, "wbpf.detector"), "syscall_latency");
+    assert_eq!(string(&span, "wbpf.detector.name"), "test-syscalls");
+    assert_eq!(int(&span, "process.pid"), i64::from(pid));
+    assert_eq!(int(&span, "thread.id"), i64::from(pid));
+    assert_eq!(string(&span, "process.command"), comm);
+    assert_eq!(int(&span, "wbpf.syscall.nr"), SYS_NANOSLEEP);
+    assert_eq!(int(&span, "wbpf.syscall.ret"), 0);
+    assert!(int(&span, "wbpf.duration_ns") >= 60_000_000);
+    assert_eq!(int(&span, "wbpf.threshold_ns"), THRESHOLD.as_nanos() as i64);
+    assert_eq!(string(&span, "wbpf.context"), "none");
+    assert!(int(&span, "wbpf.event_time_unix_nano") >= span.start_time_unix_nano as i64);
+
+    // The same command without the slow call, and another command with it: nothing.
+    let (_, status) = common::run_target(&["syscalls", comm, "0"]).await;
+    assert!(status.success());
+    let (_, status) = common::run_target(&["syscalls", "wbpf-sc-other", "60"]).await;
+    assert!(status.success());
+    let quiet = collect(&mut spans, Duration::from_millis(1500)).await;
+    assert!(quiet.is_empty(), "no slow syscall, no trigger: {quiet:?}");
+
+    let stats = probe.shutdown().await.expect("clean shutdown");
+    println!("final stats: {stats:?}");
+    assert_eq!(stats.events_seen, 1);
+    assert_eq!(stats.events_lost, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_pid_triggers_only_for_syscalls_entered_after_attaching() {
+    let _serial = common::SERIAL.lock().await;
+    common::init_logging();
+    let (addr, mut spans) = common::start_sink().await;
+
+    // The child blocks in read(2) before the probe attaches; that read must not count.
+    let mut child = Command::new(target())
+        .args(["syscalls", "wbpf-sc-pid", "60", "wait"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn the target");
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let probe = common::start_probe(&config(format!("http://{addr}"), vec![pid], &[])).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"x")
+        .expect("wake the child");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("wait task")
+        .expect("wait for the target");
+    assert!(status.success(), "target failed: {status}");
+
+    let all = collect(&mut spans, Duration::from_millis(1500)).await;
+    let mine = from_pid(&all, pid);
+    assert_eq!(mine.len(), 1, "only the nanosleep: {all:?}");
+    assert_eq!(int(mine[0], "wbpf.syscall.nr"), SYS_NANOSLEEP);
+    probe.shutdown().await.expect("clean shutdown");
+}
