@@ -1,5 +1,6 @@
 //! `wbpf`: the gateway, the node probe, the demo and config validation in one binary.
 
+mod compare;
 mod demo;
 mod gateway;
 mod ports;
@@ -40,6 +41,8 @@ enum Command {
     },
     /// Run gateway, probe and the memory-pool workload together and score the result.
     Demo(demo::DemoArgs),
+    /// Show what each mode of a running gateway's `sampling.compare` keeps: table and SVG.
+    Compare(compare::CompareArgs),
     /// Run the demo's three workload services until stopped.
     Workload(workload::WorkloadArgs),
     /// Check a config file; prints every problem with file, line and key.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Gateway { config } => runtime().and_then(|rt| rt.block_on(gateway::run(config))),
         Command::Probe { config } => runtime().and_then(|rt| rt.block_on(probe::run(config))),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
+        Command::Compare(args) => runtime().and_then(|rt| rt.block_on(compare::run(args))),
         Command::Workload(args) => runtime().and_then(|rt| rt.block_on(workload::run(args))),
         Command::Validate { file } => validate::run(&file),
     };

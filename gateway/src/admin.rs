@@ -1,6 +1,7 @@
-//! The admin HTTP port: `GET /metrics` and `POST /v1/triggers`.
+//! The admin HTTP port: `GET /metrics`, `POST /v1/triggers` and `GET /v1/compare`.
 //!
 //! A manual trigger keeps a trace exactly as a trigger span would: `{"trace_id": "<32 hex>"}`.
+//! `/v1/compare` answers the figures of `sampling.compare` as JSON (what `wbpf compare` reads).
 //! The port listens on loopback by default; it is not meant for the public interface.
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use tracing::info;
 use wbpf_storage::TraceId;
 
 use crate::buffer::Command;
-use crate::{metrics, GatewayError};
+use crate::{metrics, CompareReader, GatewayError};
 
 /// Largest accepted trigger request.
 const MAX_BODY: usize = 64 * 1024;
@@ -32,6 +33,7 @@ struct TriggerRequest {
 struct Admin {
     commands: mpsc::Sender<Command>,
     registry: Arc<Registry>,
+    compare: Option<CompareReader>,
 }
 
 /// Binds the admin listener and serves until `stop`.
@@ -39,12 +41,14 @@ pub async fn serve(
     addr: SocketAddr,
     commands: mpsc::Sender<Command>,
     registry: Registry,
+    compare: Option<CompareReader>,
     stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
     let (listener, local) = crate::http_server::bind("admin", addr).await?;
     let admin = Admin {
         commands,
         registry: Arc::new(registry),
+        compare,
     };
     let handler = move |req| handle(admin.clone(), req);
     Ok((
@@ -63,12 +67,24 @@ async fn handle(
             respond(StatusCode::OK, "text/plain; version=0.0.4", text)
         }
         (&Method::POST, "/v1/triggers") => trigger(&admin, req).await,
-        (_, "/metrics" | "/v1/triggers") => {
+        (&Method::GET, "/v1/compare") => compare(&admin),
+        (_, "/metrics" | "/v1/triggers" | "/v1/compare") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
         }
         (_, path) => json_error(StatusCode::NOT_FOUND, &format!("no such path {path}")),
     };
     Ok(response)
+}
+
+fn compare(admin: &Admin) -> Response<Full<Bytes>> {
+    let Some(reader) = &admin.compare else {
+        let message = "no comparison: set sampling.compare in the gateway's config";
+        return json_error(StatusCode::NOT_FOUND, message);
+    };
+    match serde_json::to_string(&reader.snapshot()) {
+        Ok(body) => respond(StatusCode::OK, "application/json", body),
+        Err(err) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+    }
 }
 
 async fn trigger(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> {

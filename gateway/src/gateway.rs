@@ -17,7 +17,7 @@ use crate::policy_metrics::PolicyMetrics;
 use crate::receiver::{grpc, http, Ingestor};
 use crate::split::SplitOptions;
 use crate::stats::Counters;
-use crate::{admin, export, metrics, CompareSnapshot, GatewayError, GatewayStats};
+use crate::{admin, export, metrics, CompareReader, CompareSnapshot, GatewayError, GatewayStats};
 
 /// Requests waiting for the buffer thread before receivers wait too (backpressure).
 const COMMAND_QUEUE: usize = 1024;
@@ -117,12 +117,16 @@ impl Gateway {
         let mut admin_addr = None;
         if let Some(admin_config) = &config.admin {
             let compare_counters = comparison.as_ref().map(|c| Arc::clone(&c.counters));
-            let registry =
-                metrics::registry(Arc::clone(&counters), &policy_metrics, compare_counters);
+            let registry = metrics::registry(
+                Arc::clone(&counters),
+                &policy_metrics,
+                compare_counters.clone(),
+            );
             let (addr, server) = admin::serve(
                 admin_config.listen,
                 commands.clone(),
                 registry,
+                compare_counters.map(CompareReader::new),
                 stop_rx_admin,
             )
             .await?;
@@ -170,6 +174,14 @@ impl Gateway {
         self.compare
             .as_ref()
             .map(|(counters, _)| counters.snapshot())
+    }
+
+    /// A reader of the comparison's figures that outlives [`Gateway::shutdown`], which
+    /// completes the comparison of every trace still pending.
+    pub fn compare_reader(&self) -> Option<CompareReader> {
+        self.compare
+            .as_ref()
+            .map(|(counters, _)| CompareReader::new(Arc::clone(counters)))
     }
 
     /// Keeps a trace, as if a trigger span for it had arrived.

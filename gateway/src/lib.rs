@@ -29,7 +29,7 @@ mod stats;
 mod stop;
 mod validate;
 
-pub use compare::{CompareSnapshot, ModeFigures};
+pub use compare::{CompareReader, CompareSnapshot, ModeFigures};
 pub use error::GatewayError;
 pub use stats::GatewayStats;
 

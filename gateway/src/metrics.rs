@@ -101,7 +101,7 @@ struct CompareCollector(Arc<CompareCounters>);
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
-    mode: &'static str,
+    mode: String,
     exporting: &'static str,
 }
 
@@ -167,7 +167,7 @@ impl Collector for CompareCollector {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             for figures in &s.modes {
                 let labels = ModeLabels {
-                    mode: figures.mode,
+                    mode: figures.mode.clone(),
                     exporting: if figures.exporting { "true" } else { "false" },
                 };
                 let counter = ConstCounter::new(field(figures));

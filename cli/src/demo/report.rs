@@ -33,6 +33,9 @@ pub struct Summary {
     pub edge_cases_exported: u64,
     pub recall: f64,
     pub precision: f64,
+    /// With `--compare`: what head, tail and triggered sampling each kept on this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<wbpf_gateway::CompareSnapshot>,
 }
 
 impl Summary {
@@ -79,6 +82,7 @@ impl Summary {
             edge_cases_exported: complete,
             recall: ratio(complete, injected),
             precision: ratio(kept_injected, traces_exported),
+            compare: None,
         }
     }
 

@@ -73,7 +73,8 @@ impl EdgeCases {
             file.read_to_string(&mut text)
         });
         if let Err(err) = read {
-            if !self.warned {
+            // The file appears once its writer starts; until then there is nothing to read.
+            if err.kind() != std::io::ErrorKind::NotFound && !self.warned {
                 warn!(error = %err, path = %path.display(), "cannot read the ground-truth file");
                 self.warned = true;
             }

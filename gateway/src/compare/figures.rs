@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wbpf_config::SamplingMode;
 
 /// Counters of one mode.
@@ -32,9 +32,9 @@ pub struct CompareCounters {
 }
 
 /// One mode's figures at a point in time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeFigures {
-    pub mode: &'static str,
+    pub mode: String,
     /// Whether this mode is the one exporting.
     pub exporting: bool,
     pub traces_decided: u64,
@@ -47,7 +47,7 @@ pub struct ModeFigures {
 }
 
 /// The whole comparison at a point in time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompareSnapshot {
     pub traces_seen: u64,
     pub spans_seen: u64,
@@ -89,7 +89,7 @@ impl CompareCounters {
                 .modes
                 .iter()
                 .map(|(mode, c)| ModeFigures {
-                    mode: mode.as_str(),
+                    mode: mode.as_str().to_owned(),
                     exporting: *mode == self.exporting,
                     traces_decided: get(&c.traces_decided),
                     traces_kept: get(&c.traces_kept),

@@ -28,6 +28,20 @@ pub use shadow::ShadowSender;
 use crate::mode::Mode;
 use crate::GatewayError;
 
+/// Reads the comparison's figures; stays valid after the gateway stopped.
+#[derive(Debug, Clone)]
+pub struct CompareReader(Arc<CompareCounters>);
+
+impl CompareReader {
+    pub fn new(counters: Arc<CompareCounters>) -> Self {
+        Self(counters)
+    }
+
+    pub fn snapshot(&self) -> CompareSnapshot {
+        self.0.snapshot()
+    }
+}
+
 /// Events queued for the shadow before new ones are dropped.
 const SHADOW_QUEUE: usize = 65_536;
 
