@@ -88,6 +88,8 @@ pub struct SamplingConfig {
     pub edge_cases: crate::EdgeCasesConfig,
     /// Triggers that also keep traces sharing a resource with the triggered one.
     pub lateral: Option<crate::LateralConfig>,
+    /// Matching triggers without trace context to spans by process, thread and time.
+    pub correlation: crate::CorrelationConfig,
 }
 
 impl Default for SamplingConfig {
@@ -102,6 +104,7 @@ impl Default for SamplingConfig {
             compare: Vec::new(),
             edge_cases: crate::EdgeCasesConfig::default(),
             lateral: None,
+            correlation: crate::CorrelationConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! gateway.
 
 mod compare;
+mod correlation;
 mod duration;
 mod env;
 mod error;
@@ -18,6 +19,7 @@ mod probe;
 mod tail_sampling;
 
 pub use compare::{EdgeCasesConfig, LateralConfig};
+pub use correlation::CorrelationConfig;
 pub use error::{ConfigError, Problem};
 pub use gateway::{
     AdminConfig, ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig,

@@ -11,6 +11,7 @@ use wbpf_storage::{SpanStore, StoreOptions, TraceId};
 
 use crate::buffer::{Buffer, BufferParts, Command};
 use crate::compare::{self, CompareCounters};
+use crate::correlate::ProcessIndex;
 use crate::lateral::LateralIndex;
 use crate::mode::Mode;
 use crate::policy_metrics::PolicyMetrics;
@@ -51,6 +52,7 @@ impl Gateway {
         let mode = Mode::from_config(&config.sampling, &config.storage)?;
         let comparison = compare::start(&config.sampling, &config.storage)?;
         let policy_metrics = Arc::new(PolicyMetrics::default());
+        let correlation = &config.sampling.correlation;
         let parts = BufferParts {
             export: export_queue,
             counters: Arc::clone(&counters),
@@ -58,6 +60,7 @@ impl Gateway {
             decision_cache_size: decision_cache_size(&config.sampling),
             shadow: comparison.as_ref().map(|c| c.sender.clone()),
             lateral: config.sampling.lateral.as_ref().map(LateralIndex::new),
+            correlation: correlation.enabled.then(|| ProcessIndex::new(correlation)),
         };
         let buffer = tokio::task::spawn_blocking(move || {
             let store = Arc::new(SpanStore::open(&path, &store_options)?);
@@ -93,6 +96,7 @@ impl Gateway {
             lateral_keys: lateral_keys
                 .map_or_else(Vec::new, |l| l.attributes.clone())
                 .into(),
+            correlate: config.sampling.correlation.enabled,
             // Splitting repeats resources per trace; allow some growth, but bounded.
             max_bytes: receivers.max_request_bytes.saturating_mul(4),
         };

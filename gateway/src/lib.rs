@@ -16,6 +16,7 @@ mod admin;
 mod buffer;
 mod clock;
 mod compare;
+mod correlate;
 mod error;
 mod export;
 mod http_server;

@@ -20,7 +20,7 @@ struct CountersCollector(Arc<Counters>);
 impl Collector for CountersCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.0.snapshot();
-        let counters: [(&str, &str, u64); 15] = [
+        let counters: [(&str, &str, u64); 16] = [
             ("requests", "OTLP export requests received", s.requests),
             (
                 "requests_rejected",
@@ -39,6 +39,11 @@ impl Collector for CountersCollector {
                 "lateral_triggers",
                 "traces kept for sharing a resource with a triggered trace",
                 s.lateral_triggers,
+            ),
+            (
+                "correlated_triggers",
+                "traces kept by a trigger without context, matched by process and time",
+                s.correlated_triggers,
             ),
             (
                 "traces_released",

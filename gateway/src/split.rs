@@ -13,6 +13,7 @@ use wbpf_sampler::tail::is_root;
 use wbpf_sampler::{is_trigger, Decision, TailSampler, TraceData};
 use wbpf_storage::TraceId;
 
+use crate::correlate::{observe, Activity, Orphan};
 use crate::lateral::{touches, Touch};
 
 /// The spans of one trace from one request.
@@ -30,6 +31,10 @@ pub struct TraceGroup {
     pub has_root: bool,
     /// Uses of shared resources, for lateral triggers.
     pub touches: Vec<Touch>,
+    /// Time ranges of the spans per process and thread, for triggers without context.
+    pub activities: Vec<Activity>,
+    /// Triggers without trace context among the spans.
+    pub orphans: Vec<Orphan>,
 }
 
 /// What a split needs besides the request.
@@ -39,6 +44,8 @@ pub struct SplitOptions {
     pub rules: Option<Arc<TailSampler>>,
     /// Span attribute keys naming shared resources (`sampling.lateral.attributes`).
     pub lateral_keys: Arc<[String]>,
+    /// Whether to note processes and threads of spans (`sampling.correlation.enabled`).
+    pub correlate: bool,
     /// Most bytes the groups may take, resources repeated per trace.
     pub max_bytes: usize,
 }
@@ -52,6 +59,8 @@ struct Pending {
     trace_state: String,
     has_root: bool,
     touches: Vec<Touch>,
+    activities: Vec<Activity>,
+    orphans: Vec<Orphan>,
 }
 
 /// Splits a validated request. Spans with ids of the wrong length were rejected earlier.
@@ -93,6 +102,12 @@ pub fn split(
                     if !options.lateral_keys.is_empty() {
                         touches(&options.lateral_keys, span, trigger, &mut entry.touches);
                     }
+                    if options.correlate {
+                        let resource = resource_spans.resource.as_ref();
+                        let resource = resource.map_or(&[][..], |r| r.attributes.as_slice());
+                        let (activities, orphans) = (&mut entry.activities, &mut entry.orphans);
+                        observe(resource, span, trigger, activities, orphans);
+                    }
                 }
                 let piece = ResourceSpans {
                     resource: resource_spans.resource.clone(),
@@ -127,6 +142,8 @@ pub fn split(
             trace_state: pending.trace_state,
             has_root: pending.has_root,
             touches: pending.touches,
+            activities: pending.activities,
+            orphans: pending.orphans,
         })
         .collect())
 }

@@ -12,6 +12,7 @@ pub struct Counters {
     pub traces_received: AtomicU64,
     pub triggers: AtomicU64,
     pub lateral_triggers: AtomicU64,
+    pub correlated_triggers: AtomicU64,
     pub traces_released: AtomicU64,
     pub late_spans_forwarded: AtomicU64,
     pub traces_expired: AtomicU64,
@@ -38,6 +39,7 @@ impl Counters {
             traces_received: get(&self.traces_received),
             triggers: get(&self.triggers),
             lateral_triggers: get(&self.lateral_triggers),
+            correlated_triggers: get(&self.correlated_triggers),
             traces_released: get(&self.traces_released),
             late_spans_forwarded: get(&self.late_spans_forwarded),
             traces_expired: get(&self.traces_expired),
@@ -66,6 +68,8 @@ pub struct GatewayStats {
     pub triggers: u64,
     /// Traces kept because they shared a resource with a triggered trace.
     pub lateral_triggers: u64,
+    /// Traces kept because a trigger without context matched their process, thread and time.
+    pub correlated_triggers: u64,
     pub traces_released: u64,
     pub late_spans_forwarded: u64,
     pub traces_expired: u64,

@@ -48,6 +48,10 @@ pub struct DemoArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Do not read the workload's published trace context: triggers then carry only process,
+    /// thread and time, and the gateway matches them to traces (`sampling.correlation`).
+    #[arg(long)]
+    no_context: bool,
     /// Keep the RocksDB directory, export file and ground truth here instead of a temp dir.
     #[arg(long)]
     output_dir: Option<PathBuf>,
@@ -205,7 +209,7 @@ fn gateway_config(
 fn probe_config(args: &DemoArgs, workload_bin: &std::path::Path, gateway: &Gateway) -> ProbeConfig {
     ProbeConfig {
         gateway: format!("http://{}", gateway.grpc_addr()),
-        context: Some(ContextConfig {
+        context: (!args.no_context).then(|| ContextConfig {
             binary: workload_bin.to_owned(),
             symbol: "wbpf_trace_context".to_owned(),
         }),

@@ -61,6 +61,9 @@ impl Summary {
             .count() as u64;
         let injected = truth.len() as u64;
         let traces_exported = exported.len() as u64;
+        // A trigger sent without trace context starts a trace of its own; only traces with
+        // application spans count as kept requests.
+        let requests_exported = exported.values().filter(|e| e.spans > 0).count() as u64;
 
         Self {
             duration_s: elapsed.as_secs_f64(),
@@ -81,7 +84,7 @@ impl Summary {
             injected_edge_cases: injected,
             edge_cases_exported: complete,
             recall: ratio(complete, injected),
-            precision: ratio(kept_injected, traces_exported),
+            precision: ratio(kept_injected, requests_exported),
             compare: None,
         }
     }

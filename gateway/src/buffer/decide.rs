@@ -30,6 +30,12 @@ impl Buffer {
         self.keep(trace)
     }
 
+    /// Keeps `trace` because a trigger without context matched its process, thread and time.
+    pub(super) fn keep_correlated(&mut self, trace: TraceId) -> Result<(), GatewayError> {
+        Counters::add(&self.counters().correlated_triggers, 1);
+        self.keep(trace)
+    }
+
     /// Records a keep decision, then releases whatever is buffered of `trace`.
     fn keep(&mut self, trace: TraceId) -> Result<(), GatewayError> {
         if let Some(shadow) = &self.parts.shadow {
@@ -87,6 +93,9 @@ impl Buffer {
             debug!(due = due.len(), buffered = self.buffered.len(), "sweep");
         }
         if let Some(index) = &mut self.parts.lateral {
+            index.prune(cutoff);
+        }
+        if let Some(index) = &mut self.parts.correlation {
             index.prune(cutoff);
         }
 

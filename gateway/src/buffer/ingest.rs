@@ -23,6 +23,7 @@ impl Buffer {
         let mut head_kept = Vec::new();
         let mut triggered = HashSet::new();
         let mut lateral = HashSet::new();
+        let mut correlated = HashSet::new();
         let mut new_traces = Vec::new();
         let mut acks = Vec::with_capacity(requests.len());
 
@@ -38,6 +39,12 @@ impl Buffer {
                 if let Some(index) = &mut self.parts.lateral {
                     if !group.touches.is_empty() {
                         lateral.extend(index.record(trace, &group.touches, now));
+                    }
+                }
+                if let Some(index) = &mut self.parts.correlation {
+                    if !group.activities.is_empty() || !group.orphans.is_empty() {
+                        let found = index.record(trace, &group.activities, &group.orphans, now);
+                        correlated.extend(found);
                     }
                 }
 
@@ -116,6 +123,11 @@ impl Buffer {
         for trace in lateral.difference(&triggered) {
             if let Err(err) = self.keep_lateral(*trace) {
                 error!(error = %err, %trace, "keeping a lateral trace failed");
+            }
+        }
+        for trace in correlated.difference(&triggered) {
+            if let Err(err) = self.keep_correlated(*trace) {
+                error!(error = %err, %trace, "keeping a correlated trace failed");
             }
         }
     }

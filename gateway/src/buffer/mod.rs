@@ -26,6 +26,7 @@ use tracing::{error, info};
 use wbpf_storage::{Decision, SpanStore, TraceId};
 
 use crate::compare::ShadowSender;
+use crate::correlate::ProcessIndex;
 use crate::export::ExportQueue;
 use crate::lateral::LateralIndex;
 use crate::mode::Mode;
@@ -62,6 +63,8 @@ pub struct BufferParts {
     pub shadow: Option<ShadowSender>,
     /// Lateral triggers, if `sampling.lateral` is set.
     pub lateral: Option<LateralIndex>,
+    /// Triggers without trace context, matched by process, thread and time.
+    pub correlation: Option<ProcessIndex>,
 }
 
 pub struct Buffer {
