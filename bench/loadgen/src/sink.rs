@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use serde::Serialize;
+use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 /// Options of `sink`.
@@ -60,7 +61,9 @@ impl TraceService for Sink {
 
 pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let counts = Arc::new(Counts::default());
+    // The Collector's OTLP exporter compresses with gzip by default; bytes are counted decoded.
     let service = TraceServiceServer::new(Sink(Arc::clone(&counts)))
+        .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(64 * 1024 * 1024);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let stop = async move {
