@@ -21,6 +21,12 @@
 #define WBPF_MAX_FILTER_COMMS 64
 /* Migration reasons counted (enum migrate_reason has ten on 6.x kernels). */
 #define WBPF_MIGRATE_REASONS 16
+/* Pool objects tracked while alive, and released ones remembered (LRU) for stale ids. */
+#define WBPF_MAX_POOL_OBJECTS 32768
+#define WBPF_MAX_POOL_RELEASED 32768
+/* Processes mapping a pool, and pool mappings per process, the fault filter can hold. */
+#define WBPF_MAX_POOL_PROCS 1024
+#define WBPF_MAX_POOL_RANGES 8
 
 /* Event kinds: what the event's evidence words mean. */
 #define WBPF_KIND_FUNCTION_LATENCY 1 /* no evidence */
@@ -29,6 +35,11 @@
 #define WBPF_KIND_MIGRATION_STORM 4  /* reason, pages in window, failed in window */
 #define WBPF_KIND_MIGRATION_FAILURES 5 /* as above */
 #define WBPF_KIND_OOM_KILL 6         /* total_vm kB, anon_rss kB, file_rss kB, oom_score_adj */
+#define WBPF_KIND_POOL_STALE_ACCESS 7 /* object id, ns since alloc, ns since release, releaser */
+#define WBPF_KIND_POOL_DOUBLE_RELEASE 8 /* as above */
+#define WBPF_KIND_POOL_LEAK 9        /* object id, ns since alloc, ns idle, accesses (userspace) */
+#define WBPF_KIND_POOL_FAULT_STORM 10 /* faults, last address, its pool offset, 0 (request) */
+#define WBPF_KIND_POOL_FAULT_BURST 11 /* faults, last address, its pool offset, 1 (process) */
 
 /* Event flags. */
 #define WBPF_FLAG_HAS_CONTEXT 1
@@ -36,7 +47,8 @@
 /* Indexes of each object's per-CPU counter array. */
 #define WBPF_COUNTER_RINGBUF_FULL 0 /* an event was dropped: no room in the ring buffer */
 #define WBPF_COUNTER_UNMATCHED_RETURN 1 /* an end with no recorded start (nesting, attach) */
-#define WBPF_COUNTER_COUNT 2
+#define WBPF_COUNTER_MAP_FULL 2 /* something was not tracked: a bounded map was full */
+#define WBPF_COUNTER_COUNT 3
 
 /* The trace a thread is serving, as published through the context function. */
 struct wbpf_trace_ctx {
@@ -62,6 +74,38 @@ struct wbpf_event {
 	__s64 evidence[4];  /* 80: meaning set by kind */
 };
 
+/*
+ * A live pool object, as the pool-object detector keeps it (key: the object id) and as
+ * userspace reads it when scanning for leaks (node-probe/src/leak_scan.rs).
+ */
+struct wbpf_pool_object {
+	__u64 alloc_ns;       /*  0: CLOCK_MONOTONIC of the allocation */
+	__u64 last_access_ns; /*  8: of the latest access; 0 until the first */
+	__u64 accesses;       /* 16 */
+	struct wbpf_trace_ctx alloc_ctx; /* 24: what the allocating thread was serving */
+	__u32 pid;            /* 48: allocating process */
+	__u32 tid;            /* 52: allocating thread */
+	__u32 flags;          /* 56: WBPF_FLAG_HAS_CONTEXT when alloc_ctx is set */
+	__u32 reserved;       /* 60 */
+	char comm[WBPF_COMM_LEN]; /* 64: allocating task's command name */
+};
+
+/* The pool mappings of one process (key: its thread group id), written by userspace. */
+struct wbpf_pool_range {
+	__u64 start;       /* first address of the mapping */
+	__u64 end;         /* one past its last address */
+	__u64 file_offset; /* pool offset mapped at `start` */
+};
+
+struct wbpf_pool_ranges {
+	__u32 count; /* ranges in use, at most WBPF_MAX_POOL_RANGES */
+	__u32 reserved;
+	struct wbpf_pool_range ranges[WBPF_MAX_POOL_RANGES];
+};
+
+_Static_assert(sizeof(struct wbpf_pool_object) == 80, "wbpf_pool_object layout changed");
+_Static_assert(sizeof(struct wbpf_pool_ranges) == 8 + 24 * WBPF_MAX_POOL_RANGES,
+	       "wbpf_pool_ranges layout changed");
 _Static_assert(sizeof(struct wbpf_trace_ctx) == 24, "wbpf_trace_ctx layout changed");
 _Static_assert(sizeof(struct wbpf_event) == 112, "wbpf_event layout changed");
 

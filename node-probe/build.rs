@@ -9,7 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-const PROGRAMS: &[&str] = &["function_latency", "syscall_latency", "memory_pressure"];
+const PROGRAMS: &[&str] = &[
+    "function_latency",
+    "syscall_latency",
+    "memory_pressure",
+    "pool_objects",
+    "pool_faults",
+];
 const HEADERS: &[&str] = &["wbpf.h", "common.h"];
 const INSTALL_HINT: &str =
     "install the eBPF toolchain with `apt-get install clang llvm bpftool libbpf-dev`";

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use wbpf_demo::WorkloadOptions;
+use wbpf_demo::{PoolFaultRates, WorkloadOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct WorkloadArgs {
@@ -19,6 +19,18 @@ pub struct WorkloadArgs {
     fault_rate: f64,
     #[arg(long, default_value = "30ms", value_parser = humantime::parse_duration)]
     stall: Duration,
+    /// Fraction of requests that leak a pool object (allocated, never touched again).
+    #[arg(long, default_value_t = 0.0)]
+    leak_rate: f64,
+    /// Fraction of requests that read a pool object after releasing it.
+    #[arg(long, default_value_t = 0.0)]
+    stale_rate: f64,
+    /// Fraction of requests that release a pool object twice.
+    #[arg(long, default_value_t = 0.0)]
+    double_release_rate: f64,
+    /// Fraction of requests that fault many pool pages back in.
+    #[arg(long, default_value_t = 0.0)]
+    fault_storm_rate: f64,
     /// Where injected trace ids are recorded.
     #[arg(long, default_value = "/tmp/wbpf-ground-truth.jsonl")]
     ground_truth: PathBuf,
@@ -38,6 +50,12 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs(365 * 24 * 3600),
         fault_rate: args.fault_rate,
         stall: args.stall,
+        pool_faults: PoolFaultRates {
+            leak: args.leak_rate,
+            stale_access: args.stale_rate,
+            double_release: args.double_release_rate,
+            fault_storm: args.fault_storm_rate,
+        },
         ground_truth: args.ground_truth,
         stats: std::env::temp_dir().join("wbpf-workload-stats.json"),
         base_port: crate::ports::free_triple()?,

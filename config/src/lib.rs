@@ -28,8 +28,9 @@ pub use gateway::{
 pub use head::HeadSamplingConfig;
 pub use load::{load_file, parse_str, Config};
 pub use probe::{
-    ContextConfig, DetectorConfig, FunctionLatencyConfig, LatencyThreshold, MemoryPressureConfig,
-    MigrationConfig, ProbeConfig, SyscallLatencyConfig, DEFAULT_MIN_SAMPLES,
+    ContextConfig, DetectorConfig, FaultBurstConfig, FunctionLatencyConfig, LatencyThreshold,
+    MemoryPressureConfig, MigrationConfig, PoolFaultsConfig, PoolObjectsConfig, ProbeConfig,
+    SyscallLatencyConfig, DEFAULT_MIN_SAMPLES,
 };
 pub use tail_sampling::{
     parse_tail_sampling_block, AndConfig, BooleanAttributeConfig, BytesLimitingConfig,

@@ -164,6 +164,89 @@ fn default_migration_window() -> Duration {
     Duration::from_secs(1)
 }
 
+/// The lives of memory-pool objects, seen through uprobes on the pool library's hooks, each
+/// taking the object id as its first argument: accesses after release (stale references),
+/// double releases and, with `leak_age`, leaked objects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolObjectsConfig {
+    /// Detector instance name, reported on trigger spans; defaults to `pool_objects`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Binary or shared library exporting the hooks.
+    pub binary: PathBuf,
+    /// `fn(object_id: u64)`, called once an object is allocated.
+    #[serde(default = "default_alloc_symbol")]
+    pub alloc_symbol: String,
+    /// `fn(object_id: u64)`, called on every release, before the library checks the id.
+    #[serde(default = "default_release_symbol")]
+    pub release_symbol: String,
+    /// `fn(object_id: u64, ...)`, called on every access through an id, stale or not.
+    #[serde(default = "default_access_symbol")]
+    pub access_symbol: String,
+    /// An object alive this long without an access is a leak; no leak triggers when absent.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub leak_age: Option<Duration>,
+    /// `false`: only objects never accessed since their allocation can leak (a cold but used
+    /// object never triggers). `true`: any object idle for `leak_age` is a leak.
+    #[serde(default)]
+    pub leak_idle: bool,
+}
+
+fn default_alloc_symbol() -> String {
+    "wbpf_pool_alloc".to_owned()
+}
+
+fn default_release_symbol() -> String {
+    "wbpf_pool_release".to_owned()
+}
+
+fn default_access_symbol() -> String {
+    "wbpf_pool_access".to_owned()
+}
+
+/// User page faults inside memory-pool mappings: a fault storm within one traced request, or
+/// a burst of faults in one process over a window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolFaultsConfig {
+    /// Detector instance name, reported on trigger spans; defaults to `pool_faults`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Path prefixes of pool mappings as `/proc/<pid>/maps` names them, such as
+    /// `/dev/shm/wbpf-pool-` or `/dev/dax`.
+    pub paths: Vec<String>,
+    /// More pool faults than this within one traced request is a fault storm; no storm
+    /// triggers when absent.
+    #[serde(default)]
+    pub max_faults: Option<u64>,
+    /// Per-process fault bursts; no burst triggers when absent.
+    #[serde(default)]
+    pub burst: Option<FaultBurstConfig>,
+    /// How often `/proc` is scanned for processes that map a pool.
+    #[serde(default = "default_rescan", with = "crate::duration")]
+    pub rescan: Duration,
+}
+
+fn default_rescan() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Pool faults counted per process over a window; crossing the limit triggers once per
+/// window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultBurstConfig {
+    #[serde(default = "default_burst_window", with = "crate::duration")]
+    pub window: Duration,
+    /// More pool faults than this in one window is a burst.
+    pub max_faults: u64,
+}
+
+fn default_burst_window() -> Duration {
+    Duration::from_secs(1)
+}
+
 /// One detector, tagged by `type`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -171,6 +254,8 @@ pub enum DetectorConfig {
     FunctionLatency(FunctionLatencyConfig),
     SyscallLatency(SyscallLatencyConfig),
     MemoryPressure(MemoryPressureConfig),
+    PoolObjects(PoolObjectsConfig),
+    PoolFaults(PoolFaultsConfig),
 }
 
 /// Everything the node probe reads.
@@ -271,5 +356,35 @@ mod tests {
             (migration.max_pages, migration.max_failures),
             (None, Some(0))
         );
+    }
+
+    #[test]
+    fn pool_detectors_parse_with_defaults() {
+        let yaml = "type: pool_objects\nbinary: /srv/app\nleak_age: 30s\n";
+        let Ok(DetectorConfig::PoolObjects(objects)) = parse(yaml) else {
+            panic!("pool_objects parses");
+        };
+        assert_eq!(objects.alloc_symbol, "wbpf_pool_alloc");
+        assert_eq!(objects.release_symbol, "wbpf_pool_release");
+        assert_eq!(objects.access_symbol, "wbpf_pool_access");
+        assert_eq!(objects.leak_age, Some(Duration::from_secs(30)));
+        assert!(!objects.leak_idle);
+
+        let yaml = "type: pool_faults\npaths: [/dev/dax]\nburst:\n  max_faults: 500\n";
+        let Ok(DetectorConfig::PoolFaults(faults)) = parse(yaml) else {
+            panic!("pool_faults parses");
+        };
+        assert_eq!(faults.paths, ["/dev/dax"]);
+        assert_eq!(faults.max_faults, None);
+        assert_eq!(faults.rescan, Duration::from_secs(1));
+        let burst = faults.burst.expect("set");
+        assert_eq!(
+            (burst.window, burst.max_faults),
+            (Duration::from_secs(1), 500)
+        );
+
+        let typo = "type: pool_faults\npaths: [/dev/dax]\nmax_fault: 5\n";
+        let message = parse(typo).expect_err("unknown key");
+        assert!(message.contains("max_fault"), "{message}");
     }
 }

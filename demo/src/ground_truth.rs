@@ -1,7 +1,8 @@
 //! The record of which traces had a fault injected, so detection can be scored.
 //!
-//! One JSON object per line, appended and flushed as each fault is decided:
-//! `{"trace_id":"<32 hex>","fault":"far_memory_stall","service":"store","spans":9}`.
+//! One JSON object per line, appended and flushed as each fault is injected:
+//! `{"trace_id":"<32 hex>","fault":"far_memory_stall","service":"store","spans":9}`. A trace
+//! with several faults has one line per fault.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -14,6 +15,24 @@ use crate::error::DemoError;
 
 /// The `fault` of a far-memory stall.
 pub const FAR_MEMORY_STALL: &str = "far_memory_stall";
+/// An object allocated in the request and never accessed or released.
+pub const LEAK: &str = "leak";
+/// An object released in the request and then read through its stale id.
+pub const STALE_ACCESS: &str = "stale_access";
+/// An object released twice in the request.
+pub const DOUBLE_RELEASE: &str = "double_release";
+/// Many pool pages dropped and faulted back in within the request.
+pub const FAULT_STORM: &str = "fault_storm";
+
+/// Every `fault` this crate injects. The pool faults are named as the probe's `pool_objects`
+/// and `pool_faults` detectors name what they see (`wbpf.pool.event`).
+pub const FAULT_KINDS: [&str; 5] = [
+    FAR_MEMORY_STALL,
+    LEAK,
+    STALE_ACCESS,
+    DOUBLE_RELEASE,
+    FAULT_STORM,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroundTruthEntry {

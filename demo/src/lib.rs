@@ -6,8 +6,11 @@
 //! stall injected in the store's pool access, and the frontend records those trace ids as
 //! ground truth. The node probe finds the stalls through two exported hooks:
 //! [`wbpf_trace_context`] (which span a thread works for) and [`wbpf_pool_access`] (every
-//! pool access). The services are synchronous, one OS thread per request, so a thread id
-//! identifies the request being served.
+//! pool access); [`wbpf_pool_alloc`] and [`wbpf_pool_release`] let it follow objects' lives.
+//! The frontend can also inject, each at its own seeded rate, leaked objects, stale
+//! references, double releases and page-fault storms on the pool (see `service::faults`).
+//! The services are synchronous, one OS thread per request, so a thread id identifies the
+//! request being served.
 //!
 //! [`runner`] starts and stops the three processes for `wbpf demo`.
 
@@ -25,7 +28,8 @@ pub mod telemetry;
 pub use context::wbpf_trace_context;
 pub use error::DemoError;
 pub use ground_truth::{read_ground_truth, GroundTruthEntry};
-pub use pool::wbpf_pool_access;
+pub use pool::{wbpf_pool_access, wbpf_pool_alloc, wbpf_pool_release};
 pub use runner::{spawn, Workload, WorkloadOptions};
+pub use service::PoolFaultRates;
 pub use service::SPANS_PER_REQUEST;
 pub use stats::WorkloadStats;

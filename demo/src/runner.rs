@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use crate::error::DemoError;
 use crate::pool::Pool;
+use crate::service::PoolFaultRates;
 use crate::stats::WorkloadStats;
 
 /// How long a child may take to start listening.
@@ -31,6 +32,8 @@ pub struct WorkloadOptions {
     pub duration: Duration,
     pub fault_rate: f64,
     pub stall: Duration,
+    /// The frontend's pool faults; all zero for none.
+    pub pool_faults: PoolFaultRates,
     pub ground_truth: PathBuf,
     pub stats: PathBuf,
     pub base_port: u16,
@@ -101,6 +104,14 @@ pub fn spawn(opts: &WorkloadOptions) -> Result<Workload, DemoError> {
         .arg(humantime::format_duration(opts.duration).to_string())
         .arg("--fault-rate")
         .arg(opts.fault_rate.to_string())
+        .arg("--leak-rate")
+        .arg(opts.pool_faults.leak.to_string())
+        .arg("--stale-rate")
+        .arg(opts.pool_faults.stale_access.to_string())
+        .arg("--double-release-rate")
+        .arg(opts.pool_faults.double_release.to_string())
+        .arg("--fault-storm-rate")
+        .arg(opts.pool_faults.fault_storm.to_string())
         .arg("--ground-truth")
         .arg(&opts.ground_truth)
         .arg("--stats")

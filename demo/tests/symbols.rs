@@ -8,7 +8,14 @@ fn hook_symbols_are_exported_functions() {
     let bytes = std::fs::read(path).expect("read the workload binary");
     let file = object::File::parse(&*bytes).expect("parse the workload binary");
 
-    for name in ["wbpf_trace_context", "wbpf_pool_access"] {
+    let names = [
+        "wbpf_trace_context",
+        "wbpf_pool_access",
+        "wbpf_pool_alloc",
+        "wbpf_pool_release",
+    ];
+    let mut addresses = Vec::new();
+    for name in names {
         let symbol = file
             .symbols()
             .find(|symbol| symbol.name() == Ok(name))
@@ -20,5 +27,9 @@ fn hook_symbols_are_exported_functions() {
         );
         assert!(symbol.is_global(), "{name} is not a global symbol");
         assert!(symbol.size() > 0, "{name} has no body");
+        addresses.push(symbol.address());
     }
+    addresses.sort_unstable();
+    addresses.dedup();
+    assert_eq!(addresses.len(), names.len(), "two hooks share an address");
 }

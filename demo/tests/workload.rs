@@ -45,6 +45,7 @@ fn three_services_export_complete_traces_and_record_faults() {
         duration: Duration::from_secs(3),
         fault_rate: 0.05,
         stall: STALL,
+        pool_faults: Default::default(),
         ground_truth: dir.path().join("truth.jsonl"),
         stats: dir.path().join("stats.json"),
         base_port: free_base_port(),

@@ -49,7 +49,8 @@ impl KtimeClock {
     }
 }
 
-fn monotonic_ns() -> Result<u64, ProbeError> {
+/// CLOCK_MONOTONIC now, in the nanoseconds `bpf_ktime_get_ns` counts.
+pub fn monotonic_ns() -> Result<u64, ProbeError> {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

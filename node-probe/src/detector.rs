@@ -8,6 +8,8 @@ use wbpf_config::{DetectorConfig, ProbeConfig};
 
 use crate::function_latency::FunctionLatency;
 use crate::memory_pressure::MemoryPressure;
+use crate::pool_faults::PoolFaults;
+use crate::pool_objects::PoolObjects;
 use crate::syscall_latency::SyscallLatency;
 use crate::ProbeError;
 
@@ -18,6 +20,11 @@ pub const MAX_DETECTORS: usize = 64;
 pub const FUNCTION_LATENCY: &str = "function_latency";
 pub const SYSCALL_LATENCY: &str = "syscall_latency";
 pub const MEMORY_PRESSURE: &str = "memory_pressure";
+pub const POOL_OBJECTS: &str = "pool_objects";
+pub const POOL_FAULTS: &str = "pool_faults";
+
+/// Detector types with one settings slot per probe (their hooks are machine-wide).
+const ONE_PER_PROBE: [&str; 3] = [MEMORY_PRESSURE, POOL_OBJECTS, POOL_FAULTS];
 
 /// One configured detector instance.
 #[derive(Debug, Clone)]
@@ -34,6 +41,8 @@ pub enum Spec {
     FunctionLatency(FunctionLatency),
     SyscallLatency(SyscallLatency),
     MemoryPressure(MemoryPressure),
+    PoolObjects(PoolObjects),
+    PoolFaults(PoolFaults),
 }
 
 impl Detector {
@@ -43,6 +52,8 @@ impl Detector {
             Spec::FunctionLatency(_) => FUNCTION_LATENCY,
             Spec::SyscallLatency(_) => SYSCALL_LATENCY,
             Spec::MemoryPressure(_) => MEMORY_PRESSURE,
+            Spec::PoolObjects(_) => POOL_OBJECTS,
+            Spec::PoolFaults(_) => POOL_FAULTS,
         }
     }
 }
@@ -86,20 +97,29 @@ pub fn resolve(config: &ProbeConfig) -> Result<Vec<Detector>, ProbeError> {
                     let (name, spec) = MemoryPressure::resolve(config)?;
                     (name, Spec::MemoryPressure(spec))
                 }
+                DetectorConfig::PoolObjects(config) => {
+                    let (name, spec) = PoolObjects::resolve(config)?;
+                    (name, Spec::PoolObjects(spec))
+                }
+                DetectorConfig::PoolFaults(config) => {
+                    let (name, spec) = PoolFaults::resolve(config)?;
+                    (name, Spec::PoolFaults(spec))
+                }
             };
             Ok(Detector { index, name, spec })
         })
         .collect::<Result<Vec<_>, ProbeError>>()?;
 
-    // The memory-pressure object has one settings slot: its tracepoints are machine-wide.
-    let mut pressure = table
-        .iter()
-        .filter(|detector| matches!(detector.spec, Spec::MemoryPressure(_)));
-    if let (Some(_), Some(second)) = (pressure.next(), pressure.next()) {
-        return Err(invalid(
-            &second.name,
-            "only one memory_pressure detector per probe",
-        ));
+    for detector_type in ONE_PER_PROBE {
+        let mut same = table
+            .iter()
+            .filter(|detector| detector.type_name() == detector_type);
+        if let (Some(_), Some(second)) = (same.next(), same.next()) {
+            return Err(invalid(
+                &second.name,
+                format!("only one {detector_type} detector per probe"),
+            ));
+        }
     }
     Ok(table)
 }

@@ -136,7 +136,8 @@ pub enum ProbeError {
 pub struct DetectorFailure {
     /// Instance name.
     pub detector: String,
-    /// `function_latency`, `syscall_latency` or `memory_pressure`.
+    /// `function_latency`, `syscall_latency`, `memory_pressure`, `pool_objects` or
+    /// `pool_faults`.
     pub detector_type: &'static str,
     /// Shared by every detector of an object that failed as a whole.
     pub error: Arc<ProbeError>,

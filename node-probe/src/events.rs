@@ -10,6 +10,19 @@ pub struct TraceContext {
     pub span_id: [u8; 8],
 }
 
+impl TraceContext {
+    /// From the kernel's `struct wbpf_trace_ctx` words (big-endian halves of the ids).
+    pub fn from_words(trace_id_hi: u64, trace_id_lo: u64, span_id: u64) -> TraceContext {
+        let mut trace_id = [0; 16];
+        trace_id[..8].copy_from_slice(&trace_id_hi.to_be_bytes());
+        trace_id[8..].copy_from_slice(&trace_id_lo.to_be_bytes());
+        TraceContext {
+            trace_id,
+            span_id: span_id.to_be_bytes(),
+        }
+    }
+}
+
 /// What the kernel saw; says what `Event::evidence` holds (`WBPF_KIND_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -24,6 +37,16 @@ pub enum Kind {
     MigrationFailures,
     /// Evidence: total_vm, anon_rss and file_rss in kB, oom_score_adj.
     OomKill,
+    /// Evidence: object id, ns since its allocation, ns since its release, releasing pid.
+    PoolStaleAccess,
+    /// Evidence: as for `PoolStaleAccess`.
+    PoolDoubleRelease,
+    /// Found by userspace. Evidence: object id, ns since allocation, ns idle, accesses.
+    PoolLeak,
+    /// Evidence: pool faults in the request, last fault address, its pool offset, 0.
+    PoolFaultStorm,
+    /// Evidence: pool faults in the process's window, last address, its pool offset, 1.
+    PoolFaultBurst,
 }
 
 impl Kind {
@@ -35,6 +58,11 @@ impl Kind {
             4 => Kind::MigrationStorm,
             5 => Kind::MigrationFailures,
             6 => Kind::OomKill,
+            7 => Kind::PoolStaleAccess,
+            8 => Kind::PoolDoubleRelease,
+            9 => Kind::PoolLeak,
+            10 => Kind::PoolFaultStorm,
+            11 => Kind::PoolFaultBurst,
             _ => return None,
         })
     }
@@ -75,8 +103,9 @@ pub enum DecodeError {
 }
 
 pub const EVENT_SIZE: usize = 112;
-const FLAG_HAS_CONTEXT: u16 = 1;
-const COMM_LEN: usize = 16;
+/// `WBPF_FLAG_HAS_CONTEXT`.
+pub const FLAG_HAS_CONTEXT: u16 = 1;
+pub const COMM_LEN: usize = 16;
 
 impl Event {
     /// Decodes one record; longer records are accepted so the kernel side may grow.
@@ -91,17 +120,9 @@ impl Event {
 
         let flags = u16_at(bytes, 62);
         let trace = (flags & FLAG_HAS_CONTEXT != 0).then(|| {
-            let mut trace_id = [0; 16];
-            trace_id[..8].copy_from_slice(&u64_at(bytes, 24).to_be_bytes());
-            trace_id[8..].copy_from_slice(&u64_at(bytes, 32).to_be_bytes());
-            TraceContext {
-                trace_id,
-                span_id: u64_at(bytes, 40).to_be_bytes(),
-            }
+            TraceContext::from_words(u64_at(bytes, 24), u64_at(bytes, 32), u64_at(bytes, 40))
         });
 
-        let comm = &bytes[64..64 + COMM_LEN];
-        let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
         let evidence = [80, 88, 96, 104].map(|offset| u64_at(bytes, offset) as i64);
 
         Ok(Event {
@@ -113,10 +134,16 @@ impl Event {
             pid: u32_at(bytes, 48),
             tid: u32_at(bytes, 52),
             detector: u32_at(bytes, 56),
-            comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+            comm: comm_string(&bytes[64..64 + COMM_LEN]),
             evidence,
         })
     }
+}
+
+/// A NUL-padded kernel command name as text.
+pub fn comm_string(comm: &[u8]) -> String {
+    let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..len]).into_owned()
 }
 
 fn u64_at(bytes: &[u8; EVENT_SIZE], offset: usize) -> u64 {
@@ -205,10 +232,10 @@ mod tests {
             Event::decode(&[0; 111]),
             Err(DecodeError::Truncated { len: 111 })
         );
-        let foreign = record(9, 0, b"x");
+        let foreign = record(99, 0, b"x");
         assert_eq!(
             Event::decode(&foreign),
-            Err(DecodeError::UnknownKind { kind: 9 })
+            Err(DecodeError::UnknownKind { kind: 99 })
         );
     }
 }

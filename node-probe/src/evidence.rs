@@ -75,6 +75,49 @@ pub fn attributes(detector: &Detector, event: &Event) -> Vec<KeyValue> {
             attributes.push(KeyValue::new("wbpf.oom.file_rss_kb", third));
             attributes.push(KeyValue::new("wbpf.oom.score_adj", fourth));
         }
+        Kind::PoolStaleAccess | Kind::PoolDoubleRelease => {
+            let name = if event.kind == Kind::PoolStaleAccess {
+                "stale_access"
+            } else {
+                "double_release"
+            };
+            attributes.push(KeyValue::new("wbpf.pool.event", name));
+            attributes.push(KeyValue::new("wbpf.pool.object_id", first));
+            attributes.push(KeyValue::new("wbpf.pool.object_age_ns", second));
+            attributes.push(KeyValue::new("wbpf.pool.released_ago_ns", third));
+            attributes.push(KeyValue::new("wbpf.pool.released_by_pid", fourth));
+        }
+        Kind::PoolLeak => {
+            attributes.push(KeyValue::new("wbpf.pool.event", "leak"));
+            attributes.push(KeyValue::new("wbpf.pool.object_id", first));
+            attributes.push(KeyValue::new("wbpf.pool.object_age_ns", second));
+            attributes.push(KeyValue::new("wbpf.pool.idle_ns", third));
+            attributes.push(KeyValue::new("wbpf.pool.accesses", fourth));
+            attributes.push(KeyValue::new(
+                "wbpf.pool.leak_age_ns",
+                saturating_i64(event.threshold_ns),
+            ));
+        }
+        Kind::PoolFaultStorm | Kind::PoolFaultBurst => {
+            let (name, scope) = if event.kind == Kind::PoolFaultStorm {
+                ("fault_storm", "request")
+            } else {
+                ("fault_burst", "process")
+            };
+            attributes.push(KeyValue::new("wbpf.pool.event", name));
+            attributes.push(KeyValue::new("wbpf.pool.fault.scope", scope));
+            attributes.push(KeyValue::new("wbpf.pool.fault.count", first));
+            attributes.push(KeyValue::new("wbpf.pool.fault.address", second));
+            attributes.push(KeyValue::new("wbpf.pool.offset", third));
+            attributes.push(KeyValue::new(
+                "wbpf.pool.fault.limit",
+                saturating_i64(event.threshold_ns),
+            ));
+            attributes.push(KeyValue::new(
+                "wbpf.pool.fault.window_ns",
+                saturating_i64(event.duration_ns),
+            ));
+        }
     }
     attributes
 }

@@ -1,4 +1,5 @@
-//! What happens to each ring-buffer record: decode, count, emit a trigger span.
+//! What happens to each ring-buffer record (or event found by a userspace scan): decode,
+//! count, emit a trigger span.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use crate::events::Event;
 use crate::stats::Counters;
 use crate::trigger;
 
-/// Owned by one ring-buffer reader task (one per loaded object).
+/// Owned by one ring-buffer reader task (one per loaded object) or one scanning task.
 pub struct EventHandler {
     pub tracer: SdkTracer,
     pub clock: KtimeClock,
@@ -34,6 +35,11 @@ impl EventHandler {
                 return;
             }
         };
+        self.emit(&event);
+    }
+
+    /// Counts a decoded event and sends its trigger span.
+    pub fn emit(&self, event: &Event) {
         Counters::add(&self.counters.events_seen, 1);
 
         let Some(detector) = self.detectors.get(event.detector as usize) else {
@@ -56,7 +62,7 @@ impl EventHandler {
             has_context = event.trace.is_some(),
             "trigger"
         );
-        trigger::emit(&self.tracer, self.clock, detector, &event);
+        trigger::emit(&self.tracer, self.clock, detector, event);
     }
 }
 

@@ -31,6 +31,7 @@ const MAP_COUNTERS: &str = "counters";
 /// Must match `WBPF_COUNTER_*` in `bpf/wbpf.h`.
 pub const COUNTER_RINGBUF_FULL: u32 = 0;
 pub const COUNTER_UNMATCHED_RETURN: u32 = 1;
+pub const COUNTER_MAP_FULL: u32 = 2;
 
 /// One loaded object. Dropping `ebpf` detaches and unloads its programs; the maps taken out
 /// of it stay usable until they are dropped too.

@@ -16,9 +16,14 @@ use crate::clock::KtimeClock;
 use crate::detector::{self, Detector, Spec};
 use crate::error::DetectorFailure;
 use crate::handler::EventHandler;
-use crate::loader::{self, Group, COUNTER_RINGBUF_FULL, COUNTER_UNMATCHED_RETURN};
+use crate::loader::{
+    self, Group, COUNTER_MAP_FULL, COUNTER_RINGBUF_FULL, COUNTER_UNMATCHED_RETURN,
+};
 use crate::stats::{Counters, ProbeStats};
-use crate::{exporter, function_latency, memory_pressure, ringbuf, syscall_latency, ProbeError};
+use crate::{
+    exporter, function_latency, memory_pressure, pool_faults, pool_objects, ringbuf,
+    syscall_latency, ProbeError,
+};
 
 const MAP_HISTOGRAM: &str = "latency_hist";
 
@@ -33,7 +38,8 @@ pub struct Probe {
     counters: Arc<Counters>,
     provider: SdkTracerProvider,
     stop: watch::Sender<bool>,
-    adaptive: Option<JoinHandle<()>>,
+    /// Background tasks besides the readers (adaptive thresholds, scans), by name.
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
     gateway: String,
 }
 
@@ -84,21 +90,39 @@ impl Probe {
         }
 
         let (stop, stop_rx) = watch::channel(false);
-        let mut adaptive = None;
+        let handler = || EventHandler {
+            tracer: exporter::tracer(&provider),
+            clock,
+            detectors: Arc::clone(&detectors),
+            counters: Arc::clone(&counters),
+            undecodable: 0,
+        };
+        let mut tasks = Vec::new();
         let mut objects = Vec::with_capacity(groups.len());
         let mut running = 0;
         for mut group in groups {
             running += group.running.len();
-            if group.detector_type == detector::FUNCTION_LATENCY {
-                adaptive = start_adaptive(&mut group, &detectors, stop_rx.clone())?;
-            }
-            let mut handler = EventHandler {
-                tracer: exporter::tracer(&provider),
-                clock,
-                detectors: Arc::clone(&detectors),
-                counters: Arc::clone(&counters),
-                undecodable: 0,
+            let task = match group.detector_type {
+                detector::FUNCTION_LATENCY => {
+                    start_adaptive(&mut group, &detectors, stop_rx.clone())?
+                        .map(|task| ("adaptive thresholds", task))
+                }
+                detector::POOL_OBJECTS => pool_objects::start_leak_scan(
+                    &mut group,
+                    &detectors,
+                    handler(),
+                    stop_rx.clone(),
+                )?
+                .map(|task| ("leak scan", task)),
+                detector::POOL_FAULTS => {
+                    pool_faults::start_range_scan(&mut group, &detectors, stop_rx.clone())
+                        .await?
+                        .map(|task| ("pool range scan", task))
+                }
+                _ => None,
             };
+            tasks.extend(task);
+            let mut handler = handler();
             let reader = ringbuf::spawn(group.events, stop_rx.clone(), move |record| {
                 handler.handle(record)
             })?;
@@ -121,7 +145,7 @@ impl Probe {
             counters,
             provider,
             stop,
-            adaptive,
+            tasks,
             gateway: config.gateway.clone(),
         })
     }
@@ -131,10 +155,14 @@ impl Probe {
         &self.failures
     }
 
-    /// Counters since start; `events_lost` is read from the kernel on each call.
+    /// Counters since start; `events_lost` and `untracked` are read from the kernel on each
+    /// call.
     pub fn stats(&self) -> ProbeStats {
         if let Some(lost) = self.kernel_counter(COUNTER_RINGBUF_FULL) {
             self.counters.events_lost.store(lost, Ordering::Relaxed);
+        }
+        if let Some(untracked) = self.kernel_counter(COUNTER_MAP_FULL) {
+            self.counters.untracked.store(untracked, Ordering::Relaxed);
         }
         self.counters.snapshot()
     }
@@ -158,11 +186,10 @@ impl Probe {
                     source,
                 })?;
         }
-        if let Some(task) = self.adaptive.take() {
-            task.await.map_err(|source| ProbeError::Task {
-                task: "adaptive thresholds",
-                source,
-            })?;
+        for (task, handle) in std::mem::take(&mut self.tasks) {
+            handle
+                .await
+                .map_err(|source| ProbeError::Task { task, source })?;
         }
 
         let unmatched = self.kernel_counter(COUNTER_UNMATCHED_RETURN).unwrap_or(0);
@@ -222,10 +249,12 @@ fn load_all(
     context: Option<&ContextConfig>,
 ) -> (Vec<Group>, Vec<DetectorFailure>) {
     type Load = fn(&[&Detector], Option<&ContextConfig>) -> Result<Group, ProbeError>;
-    let loaders: [(&str, Load); 3] = [
+    let loaders: [(&str, Load); 5] = [
         (detector::FUNCTION_LATENCY, function_latency::load),
         (detector::SYSCALL_LATENCY, syscall_latency::load),
         (detector::MEMORY_PRESSURE, memory_pressure::load),
+        (detector::POOL_OBJECTS, pool_objects::load),
+        (detector::POOL_FAULTS, pool_faults::load),
     ];
 
     let mut groups = Vec::new();

@@ -15,6 +15,8 @@ pub struct ProbeStats {
     pub events_lost: u64,
     /// Events from threads that had published no trace context (sent in a fresh trace).
     pub triggers_without_context: u64,
+    /// Things the kernel could not track because a bounded map was full (pool objects).
+    pub untracked: u64,
 }
 
 /// Counters updated by the reader task and the exporter, shared with `Probe::stats`.
@@ -26,6 +28,8 @@ pub struct Counters {
     pub triggers_without_context: AtomicU64,
     /// Last value read from the kernel's per-CPU counter, kept for when a read fails.
     pub events_lost: AtomicU64,
+    /// Last value read from the kernel's per-CPU counter.
+    pub untracked: AtomicU64,
 }
 
 impl Counters {
@@ -40,6 +44,7 @@ impl Counters {
             triggers_failed: self.triggers_failed.load(Ordering::Relaxed),
             events_lost: self.events_lost.load(Ordering::Relaxed),
             triggers_without_context: self.triggers_without_context.load(Ordering::Relaxed),
+            untracked: self.untracked.load(Ordering::Relaxed),
         }
     }
 }

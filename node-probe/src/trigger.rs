@@ -16,7 +16,9 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::clock::KtimeClock;
-use crate::detector::{Detector, FUNCTION_LATENCY, MEMORY_PRESSURE, SYSCALL_LATENCY};
+use crate::detector::{
+    Detector, FUNCTION_LATENCY, MEMORY_PRESSURE, POOL_FAULTS, POOL_OBJECTS, SYSCALL_LATENCY,
+};
 use crate::events::{Event, TraceContext};
 use crate::evidence::{self, saturating_i64};
 
@@ -48,6 +50,8 @@ fn span_name(detector: &Detector) -> &'static str {
         FUNCTION_LATENCY => SPAN_NAME,
         SYSCALL_LATENCY => "wbpf.trigger syscall_latency",
         MEMORY_PRESSURE => "wbpf.trigger memory_pressure",
+        POOL_OBJECTS => "wbpf.trigger pool_objects",
+        POOL_FAULTS => "wbpf.trigger pool_faults",
         _ => "wbpf.trigger",
     }
 }

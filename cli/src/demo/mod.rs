@@ -4,7 +4,12 @@
 //! Everything runs for real on this machine: the gateway in this process on ephemeral
 //! loopback ports with RocksDB in a temporary directory, the probe's eBPF programs in the
 //! kernel, and the three workload services as child processes sharing a pool under /dev/shm.
+//! The probe runs three detectors: `function_latency` on the pool access function (the
+//! far-memory stalls), `pool_objects` (leaks, stale references, double releases) and
+//! `pool_faults` (page-fault storms on the pool); the pool faults are injected only when their
+//! rates are set.
 
+mod by_fault;
 mod report;
 mod score;
 
@@ -15,9 +20,10 @@ use anyhow::Context;
 use tracing::info;
 use wbpf_config::{
     ContextConfig, DetectorConfig, FileExporterConfig, FunctionLatencyConfig, GatewayConfig,
-    HeadSamplingConfig, LatencyThreshold, ProbeConfig, SamplingMode,
+    HeadSamplingConfig, LatencyThreshold, PoolFaultsConfig, PoolObjectsConfig, ProbeConfig,
+    SamplingMode,
 };
-use wbpf_demo::WorkloadOptions;
+use wbpf_demo::{PoolFaultRates, WorkloadOptions};
 use wbpf_gateway::Gateway;
 use wbpf_probe::Probe;
 
@@ -39,6 +45,25 @@ pub struct DemoArgs {
     /// The probe's threshold on the pool access function.
     #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
     threshold: Duration,
+    /// Fraction of requests that leak a pool object (allocated, never touched again).
+    #[arg(long, default_value_t = 0.0)]
+    leak_rate: f64,
+    /// Fraction of requests that read a pool object after releasing it.
+    #[arg(long, default_value_t = 0.0)]
+    stale_rate: f64,
+    /// Fraction of requests that release a pool object twice.
+    #[arg(long, default_value_t = 0.0)]
+    double_release_rate: f64,
+    /// Fraction of requests that fault many pool pages back in.
+    #[arg(long, default_value_t = 0.0)]
+    fault_storm_rate: f64,
+    /// How long an untouched pool object lives before the probe reports it as leaked; keep it
+    /// well below --retention so the leaking trace is still buffered.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    leak_age: Duration,
+    /// Pool page faults within one request above which the probe reports a fault storm.
+    #[arg(long, default_value_t = 32)]
+    max_pool_faults: u64,
     /// How long untriggered traces stay buffered.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     retention: Duration,
@@ -99,18 +124,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("starting the gateway")?;
     let comparison = gateway.compare_reader();
-    let probe = Probe::start(&probe_config(&args, &workload_bin, &gateway))
+    let pool_path = PathBuf::from(format!("/dev/shm/wbpf-pool-{}", std::process::id()));
+    let probe = Probe::start(&probe_config(&args, &workload_bin, &pool_path, &gateway))
         .await
         .context("starting the probe (the demo needs root and eBPF)")?;
 
     let options = WorkloadOptions {
         workload_bin,
-        pool_path: PathBuf::from(format!("/dev/shm/wbpf-pool-{}", std::process::id())),
+        pool_path,
         otlp_http_endpoint: format!("http://{}", gateway.http_addr()),
         rate: args.rate,
         duration: args.duration,
         fault_rate: args.fault_rate,
         stall: args.stall,
+        pool_faults: PoolFaultRates {
+            leak: args.leak_rate,
+            stale_access: args.stale_rate,
+            double_release: args.double_release_rate,
+            fault_storm: args.fault_storm_rate,
+        },
         ground_truth: dir.join("ground-truth.jsonl"),
         stats: dir.join("workload-stats.json"),
         base_port: crate::ports::free_triple()?,
@@ -129,8 +161,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     .await??;
     let elapsed = started.elapsed();
 
-    // Triggers of the last requests are still in the probe's ring buffer or export batch.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Triggers of the last requests are still in the probe's ring buffer or export batch; a
+    // leak is only reported once it is old enough and the next leak scan has seen it.
+    let mut settle = Duration::from_millis(500);
+    if args.leak_rate > 0.0 {
+        settle += args.leak_age + leak_scan_interval(args.leak_age);
+    }
+    tokio::time::sleep(settle).await;
     let probe_stats = probe.shutdown().await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let gateway_stats = gateway.shutdown().await?;
@@ -206,19 +243,48 @@ fn gateway_config(
     Ok(config)
 }
 
-fn probe_config(args: &DemoArgs, workload_bin: &std::path::Path, gateway: &Gateway) -> ProbeConfig {
+fn probe_config(
+    args: &DemoArgs,
+    workload_bin: &std::path::Path,
+    pool_path: &std::path::Path,
+    gateway: &Gateway,
+) -> ProbeConfig {
     ProbeConfig {
         gateway: format!("http://{}", gateway.grpc_addr()),
         context: (!args.no_context).then(|| ContextConfig {
             binary: workload_bin.to_owned(),
             symbol: "wbpf_trace_context".to_owned(),
         }),
-        detectors: vec![DetectorConfig::FunctionLatency(FunctionLatencyConfig {
-            name: Some("pool_access".to_owned()),
-            binary: workload_bin.to_owned(),
-            symbol: "wbpf_pool_access".to_owned(),
-            threshold: LatencyThreshold::Fixed(args.threshold),
-            pid: None,
-        })],
+        detectors: vec![
+            DetectorConfig::FunctionLatency(FunctionLatencyConfig {
+                name: Some("pool_access".to_owned()),
+                binary: workload_bin.to_owned(),
+                symbol: "wbpf_pool_access".to_owned(),
+                threshold: LatencyThreshold::Fixed(args.threshold),
+                pid: None,
+            }),
+            DetectorConfig::PoolObjects(PoolObjectsConfig {
+                name: None,
+                binary: workload_bin.to_owned(),
+                alloc_symbol: "wbpf_pool_alloc".to_owned(),
+                release_symbol: "wbpf_pool_release".to_owned(),
+                access_symbol: "wbpf_pool_access".to_owned(),
+                leak_age: Some(args.leak_age),
+                leak_idle: false,
+            }),
+            DetectorConfig::PoolFaults(PoolFaultsConfig {
+                name: None,
+                paths: vec![pool_path.display().to_string()],
+                max_faults: Some(args.max_pool_faults),
+                burst: None,
+                // The frontend starts its load as soon as it maps the pool: find it quickly.
+                rescan: Duration::from_millis(100),
+            }),
+        ],
     }
+}
+
+/// How often the probe scans for leaks of age `leak_age` (a quarter of it, 100 ms to 5 s).
+fn leak_scan_interval(leak_age: Duration) -> Duration {
+    (leak_age / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
 }

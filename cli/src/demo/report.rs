@@ -1,6 +1,6 @@
 //! The demo's summary: what was offered, what was kept, and how well it matched the truth.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -8,6 +8,7 @@ use wbpf_demo::{GroundTruthEntry, WorkloadStats};
 use wbpf_gateway::GatewayStats;
 use wbpf_probe::ProbeStats;
 
+use super::by_fault::{self, FaultScore};
 use super::score::ExportedTrace;
 
 /// Printed as a table, or as JSON with `--json`.
@@ -28,11 +29,14 @@ pub struct Summary {
     pub bytes_exported: u64,
     pub bytes_exported_ratio: f64,
     pub traces_expired: u64,
+    /// Traces with at least one injected fault.
     pub injected_edge_cases: u64,
     /// Injected traces whose every span reached the exporter.
     pub edge_cases_exported: u64,
     pub recall: f64,
     pub precision: f64,
+    /// Injected faults and recall per fault kind (`far_memory_stall`, `leak`, ...).
+    pub by_fault: BTreeMap<String, FaultScore>,
     /// With `--compare`: what head, tail and triggered sampling each kept on this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compare: Option<wbpf_gateway::CompareSnapshot>,
@@ -47,19 +51,27 @@ impl Summary {
         probe: &ProbeStats,
         elapsed: Duration,
     ) -> Self {
-        let complete = truth
+        // A request may carry several injected faults; the overall figures count traces.
+        let mut injected_traces: HashMap<String, u32> = HashMap::new();
+        for entry in truth {
+            let spans = injected_traces
+                .entry(entry.trace_id.to_ascii_lowercase())
+                .or_default();
+            *spans = (*spans).max(entry.spans);
+        }
+        let complete = injected_traces
             .iter()
-            .filter(|t| {
+            .filter(|(trace, spans)| {
                 exported
-                    .get(&t.trace_id.to_ascii_lowercase())
-                    .is_some_and(|e| e.spans >= u64::from(t.spans))
+                    .get(*trace)
+                    .is_some_and(|e| e.spans >= u64::from(**spans))
             })
             .count() as u64;
-        let kept_injected = truth
-            .iter()
-            .filter(|t| exported.contains_key(&t.trace_id.to_ascii_lowercase()))
+        let kept_injected = injected_traces
+            .keys()
+            .filter(|trace| exported.contains_key(*trace))
             .count() as u64;
-        let injected = truth.len() as u64;
+        let injected = injected_traces.len() as u64;
         let traces_exported = exported.len() as u64;
         // A trigger sent without trace context starts a trace of its own; only traces with
         // application spans count as kept requests.
@@ -85,6 +97,7 @@ impl Summary {
             edge_cases_exported: complete,
             recall: ratio(complete, injected),
             precision: ratio(kept_injected, requests_exported),
+            by_fault: by_fault::score(truth, exported),
             compare: None,
         }
     }
@@ -128,6 +141,16 @@ impl Summary {
         ];
         for (name, value) in rows {
             println!("  {name:<28} {value}");
+        }
+        // One kind is the overall figure already; several get a line each.
+        if self.by_fault.len() > 1 {
+            for (fault, score) in &self.by_fault {
+                let name = format!("recall {fault}");
+                println!(
+                    "  {name:<28} {:.3} ({} of {})",
+                    score.recall, score.exported_whole, score.injected
+                );
+            }
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The single function through which every pool read and write goes.
 //!
 //! `wbpf_pool_access` is an exported, never-inlined symbol so the node probe can attach a uprobe
-//! to it and see every access (address, length, direction, injected stall) of every service.
-//! Its C signature is fixed by that probe, so it has no buffer argument: the bytes travel
-//! through a per-thread staging buffer that the safe wrappers in `pool` fill before a write and
-//! drain after a read.
+//! to it and see every access (object id, address, length, direction, injected stall) of every
+//! service. Its C signature is fixed by that probe (the object id first, as in every pool
+//! hook), so it has no buffer argument: the bytes travel through a per-thread staging buffer
+//! that the safe wrappers in `pool` fill before a write and drain after a read.
 //!
 //! The mapping is shared with other processes and other threads, which may touch the same bytes
 //! at the same time. Every byte is therefore copied with relaxed atomic loads and stores (plain
@@ -33,9 +33,10 @@ pub(crate) fn take_staged() -> Vec<u8> {
     STAGING.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
 }
 
-/// Copies `len` bytes between the pool mapping at `base + offset` and the calling thread's
-/// staging buffer: into the mapping when `write` is non-zero, out of it otherwise. When
-/// `stall_ns` is non-zero, first sleeps that long to emulate a far-memory (CXL) stall.
+/// Copies `len` bytes of object `object_id` between the pool mapping at `base + offset` and the
+/// calling thread's staging buffer: into the mapping when `write` is non-zero, out of it
+/// otherwise. When `stall_ns` is non-zero, first sleeps that long to emulate a far-memory (CXL)
+/// stall. The id is not used here; it is there for the probe.
 ///
 /// Returns the number of bytes copied, or 0 if the staging buffer holds fewer than `len` bytes
 /// for a write or is in use.
@@ -48,12 +49,14 @@ pub(crate) fn take_staged() -> Vec<u8> {
 #[no_mangle]
 #[inline(never)]
 pub unsafe extern "C" fn wbpf_pool_access(
+    object_id: u64,
     base: *mut u8,
     offset: u64,
     len: u64,
     write: u32,
     stall_ns: u64,
 ) -> u64 {
+    std::hint::black_box(object_id);
     if stall_ns > 0 {
         std::thread::sleep(Duration::from_nanos(stall_ns));
     }
@@ -144,11 +147,11 @@ mod tests {
 
         stage(&data);
         // SAFETY: 3 + 29 <= 64 bytes of `memory`, which nothing else touches.
-        let written = unsafe { wbpf_pool_access(base, 3, 29, 1, 0) };
+        let written = unsafe { wbpf_pool_access(1, base, 3, 29, 1, 0) };
         assert_eq!(written, 29);
 
         // SAFETY: as above.
-        let read = unsafe { wbpf_pool_access(base, 3, 29, 0, 0) };
+        let read = unsafe { wbpf_pool_access(1, base, 3, 29, 0, 0) };
         assert_eq!(read, 29);
         assert_eq!(take_staged(), data);
     }
@@ -158,7 +161,7 @@ mod tests {
         let mut memory = [0u64; 2];
         stage(&[1, 2, 3]);
         // SAFETY: 16 bytes of `memory`, which nothing else touches.
-        let written = unsafe { wbpf_pool_access(memory.as_mut_ptr().cast(), 0, 16, 1, 0) };
+        let written = unsafe { wbpf_pool_access(1, memory.as_mut_ptr().cast(), 0, 16, 1, 0) };
         assert_eq!(written, 0);
         assert_eq!(memory, [0, 0]);
     }

@@ -5,9 +5,14 @@
 //! processes are the "hosts", `/dev/shm` is the memory. Objects live in fixed-size slots; a
 //! per-slot state word (see `layout`) holds allocation, generation and length and is only ever
 //! changed with atomic compare-and-swap, so allocation works across processes without locks.
+//!
+//! Every allocation, release and access goes through an exported hook (`hooks`, `access`) the
+//! node probe follows objects with; `refault` provokes page-fault storms on the pool.
 
 mod access;
+mod hooks;
 mod layout;
+mod refault;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -19,6 +24,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use tracing::info;
 
 pub use access::wbpf_pool_access;
+pub use hooks::{wbpf_pool_alloc, wbpf_pool_release};
 use layout::{Geometry, SlotState};
 pub use layout::{ObjectId, SLOT_SIZE};
 
@@ -156,14 +162,18 @@ impl Pool {
                 .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                return Ok(ObjectId::new(slot, next.generation()));
+                let id = ObjectId::new(slot, next.generation());
+                wbpf_pool_alloc(id.raw());
+                return Ok(id);
             }
         }
         Err(DemoError::PoolFull { slots: count })
     }
 
-    /// Frees an object; its id (and every copy of it) becomes stale.
+    /// Frees an object; its id (and every copy of it) becomes stale. Releasing a stale id
+    /// fails and changes nothing.
     pub fn release(&self, id: ObjectId) -> Result<(), DemoError> {
+        wbpf_pool_release(id.raw());
         self.update_state(id, SlotState::released)
     }
 
@@ -185,8 +195,16 @@ impl Pool {
         // SAFETY: the slot is inside the mapping (`Geometry::for_size` fitted every slot into
         // the mapped length and `live_slot` checked the index) and `len <= SLOT_SIZE`; `self`
         // keeps the mapping alive for the call; all pool bytes are only accessed atomically.
-        let copied =
-            unsafe { wbpf_pool_access(self.base(), access.offset, access.len, 1, nanos(stall)) };
+        let copied = unsafe {
+            wbpf_pool_access(
+                id.raw(),
+                self.base(),
+                access.offset,
+                access.len,
+                1,
+                nanos(stall),
+            )
+        };
         debug_assert_eq!(copied, access.len, "the staging buffer was just filled");
 
         self.update_state(id, |state| state.with_len(access.len))?;
@@ -194,21 +212,37 @@ impl Pool {
     }
 
     /// Copies the object's contents out, after an emulated stall of `stall`.
+    ///
+    /// Like a reader of shared memory that holds a plain reference, the read is optimistic:
+    /// the slot is copied first (whatever it holds now) and the id is checked afterwards. A
+    /// stale id therefore really touches the pool, as a use after release does, and fails
+    /// with [`DemoError::StaleObject`] once the garbage is discarded.
     pub fn read(&self, id: ObjectId, stall: Duration) -> Result<(Vec<u8>, Access), DemoError> {
-        let slot = self.live_slot(id)?;
+        let slot = id.slot();
+        if slot >= self.geometry.slot_count {
+            return Err(DemoError::StaleObject { id });
+        }
         let access = Access {
             offset: self.geometry.slot_offset(slot),
             len: self.state(slot).len(),
         };
 
-        // SAFETY: as in `write`; the length comes from the state word, which never exceeds
-        // SLOT_SIZE because `write` refuses larger objects.
-        let copied =
-            unsafe { wbpf_pool_access(self.base(), access.offset, access.len, 0, nanos(stall)) };
+        // SAFETY: as in `write` (the index was checked above); the length comes from the
+        // state word, which never exceeds SLOT_SIZE because `write` refuses larger objects.
+        let copied = unsafe {
+            wbpf_pool_access(
+                id.raw(),
+                self.base(),
+                access.offset,
+                access.len,
+                0,
+                nanos(stall),
+            )
+        };
         debug_assert_eq!(copied, access.len, "reads always fill the staging buffer");
         let data = access::take_staged();
 
-        // The object may have been released while it was copied: then the bytes are garbage.
+        // Released before or while it was copied: the bytes are garbage.
         self.live_slot(id)?;
         Ok((data, access))
     }

@@ -1,5 +1,6 @@
 //! The frontend: generates the load itself and serves each request as a root `GET /search`
-//! span that writes a session object to the pool and calls the index.
+//! span that writes a session object to the pool and calls the index. It also injects the
+//! planned pool faults (`faults`) into the requests that draw them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
+use super::faults::{self, PoolFaultPlan, PoolFaults};
 use super::server::{self, Handler};
 use super::spans::{self, PoolOp};
 use super::working_set::payload;
@@ -53,6 +55,7 @@ pub(crate) fn run(
         next,
         truth,
         counters: Counters::default(),
+        storm_pages: config.storm_pages,
     });
     let plan = Mutex::new(Plan::new(config));
     info!(rate = config.rate, duration = ?config.duration, fault_rate = config.fault_rate,
@@ -126,7 +129,13 @@ fn generate(frontend: &Frontend, plan: &Mutex<Plan>, started: Instant, shutdown:
             return;
         }
         // Failures are counted and logged inside.
-        let _ = frontend.search(&mut downstream, &Context::new(), planned.key, planned.fault);
+        let _ = frontend.search(
+            &mut downstream,
+            &Context::new(),
+            planned.key,
+            planned.fault,
+            planned.pool,
+        );
     }
 }
 
@@ -144,6 +153,8 @@ struct Frontend {
     next: SocketAddr,
     truth: Option<GroundTruthWriter>,
     counters: Counters,
+    /// Pages one injected fault storm touches.
+    storm_pages: u64,
 }
 
 impl Frontend {
@@ -154,6 +165,7 @@ impl Frontend {
         parent: &Context,
         key: u32,
         fault: bool,
+        pool_faults: PoolFaults,
     ) -> Result<u64, DemoError> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let attributes = spans::http_server_attributes(self.listen, key);
@@ -161,7 +173,12 @@ impl Frontend {
         let _announced = SpanAnnouncement::enter(cx.span().span_context());
         if fault {
             self.counters.injected.fetch_add(1, Ordering::Relaxed);
-            self.record_fault(&cx);
+            self.record_fault(&cx, FAR_MEMORY_STALL, "store");
+        }
+        // Injected while the request's span is announced, so the probe can attribute them.
+        for kind in faults::inject(&self.pool, pool_faults, self.storm_pages) {
+            self.counters.injected.fetch_add(1, Ordering::Relaxed);
+            self.record_fault(&cx, kind, "frontend");
         }
 
         let result = self.serve_search(&cx, downstream, key, fault);
@@ -218,12 +235,12 @@ impl Frontend {
         result
     }
 
-    fn record_fault(&self, cx: &Context) {
+    fn record_fault(&self, cx: &Context, fault: &str, service: &str) {
         let Some(truth) = &self.truth else { return };
         let entry = GroundTruthEntry {
             trace_id: cx.span().span_context().trace_id().to_string(),
-            fault: FAR_MEMORY_STALL.to_owned(),
-            service: "store".to_owned(),
+            fault: fault.to_owned(),
+            service: service.to_owned(),
             spans: SPANS_PER_REQUEST,
         };
         if let Err(error) = truth.append(&entry) {
@@ -233,7 +250,7 @@ impl Frontend {
 }
 
 /// Requests arriving on the frontend's own listener (e.g. from a test) are served like
-/// generated ones, with the fault flag the caller chose.
+/// generated ones, with the fault flag the caller chose and no pool faults.
 impl Handler for Frontend {
     type Session = Downstream;
 
@@ -243,7 +260,13 @@ impl Handler for Frontend {
 
     fn handle(&self, downstream: &mut Downstream, request: Request) -> Response {
         let parent = extract(request.traceparent.as_deref());
-        spans::respond(self.search(downstream, &parent, request.key, request.fault))
+        spans::respond(self.search(
+            downstream,
+            &parent,
+            request.key,
+            request.fault,
+            PoolFaults::default(),
+        ))
     }
 }
 
@@ -257,6 +280,7 @@ struct Plan {
     rate: f64,
     fault_rate: f64,
     rng: StdRng,
+    pool_faults: PoolFaultPlan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -264,6 +288,7 @@ struct Planned {
     due: Duration,
     key: u32,
     fault: bool,
+    pool: PoolFaults,
 }
 
 impl Plan {
@@ -275,6 +300,7 @@ impl Plan {
             rate,
             fault_rate: config.fault_rate,
             rng: StdRng::seed_from_u64(config.seed),
+            pool_faults: PoolFaultPlan::new(config.pool_faults, config.seed),
         }
     }
 
@@ -288,6 +314,7 @@ impl Plan {
             due,
             key: self.rng.random_range(0..KEY_SPACE),
             fault: self.rng.random_bool(self.fault_rate),
+            pool: self.pool_faults.next(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The three demo services, frontend -> index -> store, each run as its own process.
 
+mod faults;
 mod frontend;
 mod index;
 mod server;
@@ -18,6 +19,8 @@ use crate::error::DemoError;
 use crate::pool::Pool;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Telemetry;
+
+pub use faults::PoolFaultRates;
 
 /// Spans one successful request produces across the three services (see `spans` for the
 /// shape): three in each.
@@ -61,6 +64,10 @@ pub struct ServiceConfig {
     pub fault_rate: f64,
     /// Store: length of an injected stall.
     pub stall: Duration,
+    /// Frontend: probability of each injected pool fault (leak, stale access, ...).
+    pub pool_faults: PoolFaultRates,
+    /// Frontend: pool pages one injected fault storm touches.
+    pub storm_pages: u64,
     /// Frontend: where to record injected traces.
     pub ground_truth: Option<PathBuf>,
     /// Frontend: where to write the run summary.
@@ -84,6 +91,8 @@ impl ServiceConfig {
             duration: Duration::from_secs(20),
             fault_rate: 0.01,
             stall: Duration::from_millis(30),
+            pool_faults: PoolFaultRates::default(),
+            storm_pages: 256,
             ground_truth: None,
             stats: None,
             seed: 1,
@@ -106,6 +115,7 @@ impl ServiceConfig {
                 if !(0.0..=1.0).contains(&self.fault_rate) {
                     return invalid("--fault-rate must be between 0 and 1");
                 }
+                self.pool_faults.validate()?;
                 if self.workers == 0 {
                     return invalid("--workers must be at least 1");
                 }

@@ -11,9 +11,16 @@
 //!   the page cache inside the published context.
 //! - `... touch-memory <trace-id-hex|none> <span-id-hex> <mib>`: allocates and touches `mib`
 //!   MiB of anonymous memory inside the published context.
+//! - `... pool-objects <trace-id-hex|none> <span-id-hex> <clean|stale|double|leak>`: one pool
+//!   object's life through the pool hooks inside the published context: allocate, access,
+//!   release (`clean`); then access it again (`stale`); release it twice without access
+//!   (`double`); or allocate it and never touch it again (`leak`). Prints the object id.
+//! - `... pool-faults <trace-id-hex|none> <span-id-hex> <path> <pages> <wait-ms>`: creates and
+//!   maps a `pages`-page file at `path` (shared), waits `wait-ms` (for the probe to find the
+//!   mapping), then writes one byte per page inside the published context, each a page fault.
 //!
-//! `wbpf_trace_context` and `wbpf_test_work` are exported, unmangled symbols the probe attaches
-//! uprobes to.
+//! `wbpf_trace_context`, `wbpf_test_work` and the `wbpf_pool_*` hooks are exported, unmangled
+//! symbols the probe attaches uprobes to.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -33,6 +40,26 @@ pub extern "C" fn wbpf_test_work(sleep_ns: u64) {
     std::thread::sleep(Duration::from_nanos(std::hint::black_box(sleep_ns)));
 }
 
+/// The pool hooks' convention: the object id first. The bodies differ so that no two hooks
+/// can be folded into one address.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn wbpf_pool_alloc(object_id: u64) {
+    std::hint::black_box((object_id, 1u8));
+}
+
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn wbpf_pool_release(object_id: u64) {
+    std::hint::black_box((object_id, 2u16));
+}
+
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn wbpf_pool_access(object_id: u64) {
+    std::hint::black_box((object_id, 3u32));
+}
+
 type Context = Option<(u64, u64, u64)>;
 
 fn main() -> ExitCode {
@@ -43,6 +70,10 @@ fn main() -> ExitCode {
         ["syscalls", comm, slow_ms, rest @ ..] => syscalls(comm, slow_ms, rest == ["wait"]),
         ["write-file", trace, span, path, mib] => in_context(trace, span, || write_file(path, mib)),
         ["touch-memory", trace, span, mib] => in_context(trace, span, || touch_memory(mib)),
+        ["pool-objects", trace, span, scenario] => pool_objects(trace, span, scenario),
+        ["pool-faults", trace, span, path, pages, wait_ms] => {
+            pool_faults(trace, span, path, pages, wait_ms)
+        }
         [trace, span, sleep_ms] => in_context(trace, span, || {
             let sleep_ms: u64 = number(sleep_ms)?;
             wbpf_test_work(sleep_ms * 1_000_000);
@@ -168,4 +199,80 @@ fn touch_memory(mib: &str) -> Result<(), String> {
     }
     std::hint::black_box(&memory);
     Ok(())
+}
+
+fn pool_objects(trace_id: &str, span_id: &str, scenario: &str) -> Result<(), String> {
+    // Unique per process, so runs of the target never share an id.
+    let id = (u64::from(std::process::id()) << 20) | 1;
+    in_context(trace_id, span_id, || {
+        wbpf_pool_alloc(id);
+        match scenario {
+            "clean" => {
+                wbpf_pool_access(id);
+                wbpf_pool_release(id);
+            }
+            "stale" => {
+                wbpf_pool_access(id);
+                wbpf_pool_release(id);
+                wbpf_pool_access(id);
+            }
+            "double" => {
+                wbpf_pool_release(id);
+                wbpf_pool_release(id);
+            }
+            "leak" => {}
+            other => return Err(format!("unknown pool-objects scenario {other:?}")),
+        }
+        Ok(())
+    })?;
+    println!("{id}");
+    Ok(())
+}
+
+fn pool_faults(
+    trace_id: &str,
+    span_id: &str,
+    path: &str,
+    pages: &str,
+    wait_ms: &str,
+) -> Result<(), String> {
+    const PAGE: usize = 4096;
+    let pages = usize::try_from(number(pages)?).map_err(|_| "too many pages".to_owned())?;
+    let wait = Duration::from_millis(number(wait_ms)?);
+    let io = |error: std::io::Error| format!("{path}: {error}");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io)?;
+    file.set_len((pages * PAGE) as u64).map_err(io)?;
+
+    // SAFETY: a fresh shared mapping of the whole file; no other reference to it exists.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            pages * PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    std::thread::sleep(wait);
+    let result = in_context(trace_id, span_id, || {
+        for page in 0..pages {
+            // SAFETY: inside the mapping, which only this thread touches.
+            unsafe { base.cast::<u8>().add(page * PAGE).write_volatile(1) };
+        }
+        Ok(())
+    });
+    // SAFETY: unmaps exactly the mapping made above, which nothing references any more.
+    unsafe { libc::munmap(base, pages * PAGE) };
+    let _ = std::fs::remove_file(path);
+    result
 }
