@@ -2,12 +2,13 @@
 //! `boolean_attribute`, on span and resource attributes, plain and with `invert_match`.
 //!
 //! The expectations follow the Collector's code, including its quirks: 0 is an unset numeric
-//! bound, and an attribute of another type reads as the zero value of the expected one.
+//! bound, an attribute of another type reads as the zero value of the expected one, and an
+//! inverted match gives a plain verdict (the Collector retired its inverted ones in v0.152).
 
 mod common;
 
 use common::*;
-use wbpf_sampler::Decision::{InvertNotSampled, InvertSampled, NotSampled, Sampled};
+use wbpf_sampler::Decision::{NotSampled, Sampled};
 
 #[test]
 fn numeric_attribute_with_only_min_value() {
@@ -69,14 +70,10 @@ fn numeric_attribute_bounds_and_inversion() {
         "{name: p, type: numeric_attribute, \
          numeric_attribute: {key: k, min_value: 400, invert_match: true}}",
         vec![
-            ("value out of range", attr_trace("k", i(200)), InvertSampled),
-            ("value in range", attr_trace("k", i(500)), InvertNotSampled),
-            (
-                "resource in range",
-                resource_trace("k", i(500)),
-                InvertNotSampled,
-            ),
-            ("key missing", trace_of(1), InvertSampled),
+            ("value out of range", attr_trace("k", i(200)), Sampled),
+            ("value in range", attr_trace("k", i(500)), NotSampled),
+            ("resource in range", resource_trace("k", i(500)), NotSampled),
+            ("key missing", trace_of(1), Sampled),
         ],
     );
 }
@@ -153,19 +150,19 @@ fn string_attribute_inverted() {
             (
                 "other service",
                 attr_trace("service.name", s("shop")),
-                InvertSampled,
+                Sampled,
             ),
             (
                 "excluded service",
                 attr_trace("service.name", s("internal")),
-                InvertNotSampled,
+                NotSampled,
             ),
             (
                 "excluded resource",
                 resource_trace("service.name", s("internal")),
-                InvertNotSampled,
+                NotSampled,
             ),
-            ("key missing", trace_of(2), InvertSampled),
+            ("key missing", trace_of(2), Sampled),
         ],
     );
 }
@@ -193,9 +190,9 @@ fn boolean_attribute() {
         "{name: p, type: boolean_attribute, \
          boolean_attribute: {key: skip, value: true, invert_match: true}}",
         vec![
-            ("skip=true", attr_trace("skip", b(true)), InvertNotSampled),
-            ("skip=false", attr_trace("skip", b(false)), InvertSampled),
-            ("missing", trace_of(1), InvertSampled),
+            ("skip=true", attr_trace("skip", b(true)), NotSampled),
+            ("skip=false", attr_trace("skip", b(false)), Sampled),
+            ("missing", trace_of(1), Sampled),
         ],
     );
 }

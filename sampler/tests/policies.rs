@@ -1,7 +1,7 @@
 //! The other policy types, table-driven: a Collector policy, a trace, the expected verdict.
 //!
-//! The expectations follow the Collector's `tailsamplingprocessor` code, including its quirks
-//! (the running latency window, inverted verdicts passing through `not`). Attribute policies
+//! The expectations follow the Collector's `tailsamplingprocessor` code (v0.161), including its
+//! quirks (the running latency window, a strict latency threshold). Attribute policies
 //! are in `attribute_policies.rs`, budgets in `limits.rs`, the probabilistic corpus in
 //! `probabilistic_corpus.rs`.
 
@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use wbpf_sampler::Decision;
 
-use Decision::{Dropped, InvertNotSampled, NotSampled, Sampled};
+use Decision::{Dropped, NotSampled, Sampled};
 
 #[test]
 fn always_sample() {
@@ -26,7 +26,7 @@ fn always_sample() {
 }
 
 #[test]
-fn latency_without_upper_bound_is_inclusive() {
+fn latency_without_upper_bound_is_exclusive() {
     check(
         "{name: p, type: latency, latency: {threshold_ms: 100}}",
         vec![
@@ -35,7 +35,8 @@ fn latency_without_upper_bound_is_inclusive() {
                 trace(vec![span(0, 50), span(40, 120)]),
                 Sampled,
             ),
-            ("exactly 100 ms", trace(vec![span(0, 100)]), Sampled),
+            ("exactly 100 ms", trace(vec![span(0, 100)]), NotSampled),
+            ("101 ms", trace(vec![span(0, 101)]), Sampled),
             ("99 ms", trace(vec![span(0, 99)]), NotSampled),
             (
                 "gap between spans counts",
@@ -215,7 +216,7 @@ fn and_containing_an_inverted_string_match() {
 }
 
 #[test]
-fn not_flips_plain_verdicts_only() {
+fn not_flips_the_verdict() {
     check(
         "{name: p, type: not, not: {not_sub_policy: \
          {name: health, type: string_attribute, \
@@ -234,9 +235,9 @@ fn not_flips_plain_verdicts_only() {
          {name: inv, type: boolean_attribute, \
          boolean_attribute: {key: k, value: true, invert_match: true}}}}",
         vec![(
-            "inverted verdicts pass through",
+            "an inverted match is flipped too",
             attr_trace("k", b(true)),
-            InvertNotSampled,
+            Sampled,
         )],
     );
 }

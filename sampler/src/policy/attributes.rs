@@ -58,8 +58,12 @@ pub fn any_resource_or_span(
     }
 }
 
-/// The inverted flow: `InvertSampled` if every resource and every span satisfies its check
-/// (which, for an inverted policy, means none matched), else `InvertNotSampled`.
+/// The inverted flow: `Sampled` if every resource and every span satisfies its check (which,
+/// for an inverted policy, means none matched), else `NotSampled`.
+///
+/// Plain verdicts, as the Collector has given since v0.152 retired `InvertSampled` and
+/// `InvertNotSampled`: an inverted policy that finds an excluded value does not veto the other
+/// policies, and `not` flips its verdict.
 pub fn all_resources_and_spans(
     trace: &TraceData,
     resource: impl Fn(&[KeyValue]) -> bool,
@@ -70,9 +74,9 @@ pub fn all_resources_and_spans(
         .iter()
         .all(|batch| resource(&batch.resource_attributes) && batch.spans.iter().all(&span));
     if all {
-        Decision::InvertSampled
+        Decision::Sampled
     } else {
-        Decision::InvertNotSampled
+        Decision::NotSampled
     }
 }
 

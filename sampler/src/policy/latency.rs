@@ -4,7 +4,8 @@
 //! Like the Collector, the check runs after each span with the running minimum and maximum, so
 //! with an upper bound a trace is kept if it was inside `(threshold_ms, upper_threshold_ms]` at
 //! any point while its spans were read in arrival order. Without an upper bound the running
-//! duration only grows and the check is simply `duration >= threshold_ms`.
+//! duration only grows and the check is simply `duration > threshold_ms`: strictly, as in the
+//! Collector since v0.157 (earlier releases also kept a trace of exactly `threshold_ms`).
 
 use wbpf_config::LatencyConfig;
 
@@ -29,7 +30,7 @@ impl Latency {
 
     fn matches(&self, duration_ms: i64) -> bool {
         if self.upper_threshold_ms == 0 {
-            duration_ms >= self.threshold_ms
+            duration_ms > self.threshold_ms
         } else {
             self.threshold_ms < duration_ms && duration_ms <= self.upper_threshold_ms
         }
