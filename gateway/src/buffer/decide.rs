@@ -13,8 +13,10 @@ use crate::split::decode_blob;
 use crate::stats::Counters;
 use crate::GatewayError;
 
-/// Most expired traces deleted per sweep, so a sweep never stalls ingest for long.
-const MAX_EXPIRED_PER_SWEEP: usize = 20_000;
+/// Most expired traces deleted in one step between command batches.
+const DELETIONS_PER_STEP: usize = 1_024;
+/// Most traces read back and evaluated in one step between command batches.
+const TAIL_DECISIONS_PER_STEP: usize = 64;
 
 impl Buffer {
     /// Keeps `trace` for a trigger from outside its spans (the admin endpoint, a probe's
@@ -71,15 +73,34 @@ impl Buffer {
         Ok(())
     }
 
-    /// Decides or deletes the traces that are due.
+    /// The periodic sweep: prunes old decisions now and then, and starts deciding or deleting
+    /// the traces that are due.
     pub(super) fn sweep(&mut self) -> Result<(), GatewayError> {
+        self.sweeps += 1;
+        if self.sweeps.is_multiple_of(60) {
+            let before = now_ms().saturating_sub(self.mode.decision_ttl_ms());
+            let pruned = self.store.prune_decisions(before)?;
+            debug!(pruned, "old decisions pruned");
+        }
+        self.sweep_step()
+    }
+
+    /// Decides (tail) or deletes (triggered) a bounded number of due traces; sets
+    /// `sweep_backlog` when more are due.
+    pub(super) fn sweep_step(&mut self) -> Result<(), GatewayError> {
         let now = now_ms();
         self.sweep_roots(now)?;
         let Some(cutoff) = self.mode.due_before(now) else {
+            self.sweep_backlog = false;
             return Ok(());
         };
-        let due = self.store.expired(cutoff, MAX_EXPIRED_PER_SWEEP)?;
         let tail = matches!(self.mode, Mode::Tail { .. });
+        let limit = if tail {
+            TAIL_DECISIONS_PER_STEP
+        } else {
+            DELETIONS_PER_STEP
+        };
+        let due = self.store.expired(cutoff, limit)?;
         for (first_seen, trace) in &due {
             self.unbuffer(*trace);
             if tail {
@@ -89,21 +110,19 @@ impl Buffer {
                 Counters::add(&self.counters().traces_expired, 1);
             }
         }
+        self.sweep_backlog = due.len() == limit;
         if !due.is_empty() {
-            debug!(due = due.len(), buffered = self.buffered.len(), "sweep");
+            debug!(
+                due = due.len(),
+                buffered = self.buffered.len(),
+                "sweep step"
+            );
         }
         if let Some(index) = &mut self.parts.lateral {
             index.prune(cutoff);
         }
         if let Some(index) = &mut self.parts.correlation {
             index.prune(cutoff);
-        }
-
-        self.sweeps += 1;
-        if self.sweeps.is_multiple_of(60) {
-            let before = now.saturating_sub(self.mode.decision_ttl_ms());
-            let pruned = self.store.prune_decisions(before)?;
-            debug!(pruned, "old decisions pruned");
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 use wbpf_storage::{Decision, SpanStore, TraceId};
@@ -80,6 +81,8 @@ pub struct Buffer {
     roots_seen: HashSet<TraceId>,
     parts: BufferParts,
     sweeps: u64,
+    /// Whether the last sweep step left due traces behind.
+    sweep_backlog: bool,
 }
 
 impl Buffer {
@@ -103,6 +106,7 @@ impl Buffer {
             roots_seen: HashSet::new(),
             parts,
             sweeps: 0,
+            sweep_backlog: false,
         };
 
         let traces = buffer.store.buffered_traces()?;
@@ -129,44 +133,72 @@ impl Buffer {
     }
 
     /// Runs until [`Command::Shutdown`] or until every sender of `commands` is dropped.
+    ///
+    /// Due traces are decided in bounded steps between batches of commands, so a sweep that
+    /// finds many traces due never holds up ingest for long.
     pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut running = true;
         while running {
-            let Some(first) = commands.blocking_recv() else {
-                break;
+            let first = if self.sweep_backlog {
+                match commands.try_recv() {
+                    Ok(command) => Some(command),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match commands.blocking_recv() {
+                    Some(command) => Some(command),
+                    None => break,
+                }
             };
-            let mut ingests = Vec::new();
-            let mut others = Vec::new();
-            let mut next = Some(first);
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Ingest { groups, ack } => ingests.push((groups, ack)),
-                    other => others.push(other),
-                }
-                if ingests.len() < MAX_GROUP {
-                    next = commands.try_recv().ok();
-                }
+            if let Some(first) = first {
+                running = self.handle(first, &mut commands);
             }
-
-            if !ingests.is_empty() {
-                self.ingest(ingests);
-            }
-            for command in others {
-                let result = match command {
-                    Command::Trigger { trace } => self.trigger(trace),
-                    Command::Sweep => self.sweep(),
-                    Command::Shutdown => {
-                        running = false;
-                        Ok(())
-                    }
-                    Command::Ingest { .. } => Ok(()),
-                };
-                if let Err(err) = result {
-                    error!(error = %err, "span buffer operation failed");
+            if self.sweep_backlog {
+                if let Err(err) = self.sweep_step() {
+                    error!(error = %err, "deciding due traces failed");
+                    self.sweep_backlog = false;
                 }
             }
         }
         info!(traces = self.buffered.len(), "span buffer stopped");
+    }
+
+    /// Handles `first` and every command already waiting (ingests folded into one batch);
+    /// returns false on [`Command::Shutdown`].
+    fn handle(&mut self, first: Command, commands: &mut mpsc::Receiver<Command>) -> bool {
+        let mut ingests = Vec::new();
+        let mut others = Vec::new();
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Ingest { groups, ack } => ingests.push((groups, ack)),
+                other => others.push(other),
+            }
+            if ingests.len() < MAX_GROUP {
+                next = commands.try_recv().ok();
+            }
+        }
+
+        if !ingests.is_empty() {
+            self.ingest(ingests);
+        }
+        let mut running = true;
+        for command in others {
+            let result = match command {
+                Command::Trigger { trace } => self.trigger(trace),
+                Command::Sweep => self.sweep(),
+                Command::Shutdown => {
+                    running = false;
+                    Ok(())
+                }
+                Command::Ingest { .. } => Ok(()),
+            };
+            if let Err(err) = result {
+                error!(error = %err, "span buffer operation failed");
+            }
+        }
+        running
     }
 
     fn counters(&self) -> &Counters {
