@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /*
- * Syscall-latency detector: raw tracepoints on sys_enter and sys_exit (no tracefs needed).
+ * Syscall-latency detector: raw tracepoints on sys_enter and sys_exit (no tracefs needed),
+ * or, on kernels without raw tracepoints, the raw_syscalls tracepoints (the *_tp programs);
+ * userspace loads one pair.
  *
  * sys_enter: a thread of a watched process (its thread group id in watched_pids, or its
  *   command name in watched_comms when filter_comms is set) records the syscall number and
@@ -72,9 +74,7 @@ static __always_inline __u32 *watching_detector(__u32 pid)
 	return bpf_map_lookup_elem(&watched_comms, &key);
 }
 
-/* raw_syscalls:sys_enter(struct pt_regs *regs, long id) */
-SEC("raw_tracepoint/sys_enter")
-int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int on_enter(__u32 nr)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -85,15 +85,13 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!detector)
 		return 0;
 	start.ktime_ns = bpf_ktime_get_ns();
-	start.nr = (__u32)raw_arg(ctx, 1);
+	start.nr = nr;
 	start.detector = *detector;
 	bpf_map_update_elem(&syscall_start, &tid, &start, BPF_ANY);
 	return 0;
 }
 
-/* raw_syscalls:sys_exit(struct pt_regs *regs, long ret) */
-SEC("raw_tracepoint/sys_exit")
-int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int on_exit(__s64 ret)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -121,7 +119,33 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	event->duration_ns = duration;
 	event->threshold_ns = *threshold;
 	event->evidence[0] = start.nr;
-	event->evidence[1] = (__s64)raw_arg(ctx, 1);
+	event->evidence[1] = ret;
 	bpf_ringbuf_submit(event, 0);
 	return 0;
+}
+
+/* raw_syscalls:sys_enter(struct pt_regs *regs, long id) */
+SEC("raw_tracepoint/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_enter((__u32)raw_arg(ctx, 1));
+}
+
+/* raw_syscalls:sys_exit(struct pt_regs *regs, long ret) */
+SEC("raw_tracepoint/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_exit((__s64)raw_arg(ctx, 1));
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int sys_enter_tp(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((__u32)ctx->id);
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int sys_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
 }

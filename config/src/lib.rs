@@ -30,7 +30,7 @@ pub use load::{load_file, parse_str, Config};
 pub use probe::{
     ContextConfig, DetectorConfig, FaultBurstConfig, FunctionLatencyConfig, LatencyThreshold,
     MemoryPressureConfig, MigrationConfig, PoolFaultsConfig, PoolObjectsConfig, ProbeConfig,
-    SyscallLatencyConfig, DEFAULT_MIN_SAMPLES,
+    SyscallHook, SyscallLatencyConfig, DEFAULT_MIN_SAMPLES,
 };
 pub use tail_sampling::{
     parse_tail_sampling_block, AndConfig, BooleanAttributeConfig, BytesLimitingConfig,

@@ -1,12 +1,13 @@
 //! The node probe's section: where to send triggers and which detectors to run.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
 /// Where a workload publishes which trace a thread is serving.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContextConfig {
     /// Binary or shared library exporting the context function.
@@ -21,7 +22,7 @@ fn default_context_symbol() -> String {
 }
 
 /// Function-latency outliers: a uprobe/uretprobe pair timing one symbol in the kernel.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "FunctionLatencyFields")]
 pub struct FunctionLatencyConfig {
     /// Detector instance name, reported on trigger spans; defaults to the symbol.
@@ -101,8 +102,8 @@ impl TryFrom<FunctionLatencyFields> for FunctionLatencyConfig {
     }
 }
 
-/// Slow syscalls of chosen processes, timed between the raw `sys_enter` and `sys_exit`.
-#[derive(Debug, Clone, Deserialize)]
+/// Slow syscalls of chosen processes, timed between `sys_enter` and `sys_exit`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyscallLatencyConfig {
     /// Detector instance name, reported on trigger spans; defaults to `syscall_latency`.
@@ -117,10 +118,26 @@ pub struct SyscallLatencyConfig {
     /// Command names (`comm`, at most 15 bytes) to watch; at least one of `pids` and `comms`.
     #[serde(default)]
     pub comms: Vec<String>,
+    /// How to hook the syscalls; `auto` picks what the kernel offers.
+    #[serde(default)]
+    pub hook: SyscallHook,
+}
+
+/// The kernel hook a `syscall_latency` detector attaches to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyscallHook {
+    /// Raw tracepoints where the kernel has them, else the `raw_syscalls` tracepoints.
+    #[default]
+    Auto,
+    /// `raw_tracepoint/sys_enter` and `sys_exit`: cheaper, no tracefs needed.
+    RawTracepoint,
+    /// `tracepoint/raw_syscalls/sys_enter` and `sys_exit`: needs tracefs.
+    Tracepoint,
 }
 
 /// Reclaim stalls, page-migration storms and failures, and OOM kills, machine-wide.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryPressureConfig {
     /// Detector instance name, reported on trigger spans; defaults to `memory_pressure`.
@@ -147,7 +164,7 @@ fn default_true() -> bool {
 
 /// Page migrations counted per reason (compaction, demotion, numa_misplaced, ...) over a
 /// window; crossing a limit triggers once per window.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationConfig {
     #[serde(default = "default_migration_window", with = "crate::duration")]
@@ -167,7 +184,7 @@ fn default_migration_window() -> Duration {
 /// The lives of memory-pool objects, seen through uprobes on the pool library's hooks, each
 /// taking the object id as its first argument: accesses after release (stale references),
 /// double releases and, with `leak_age`, leaked objects.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolObjectsConfig {
     /// Detector instance name, reported on trigger spans; defaults to `pool_objects`.
@@ -207,7 +224,7 @@ fn default_access_symbol() -> String {
 
 /// User page faults inside memory-pool mappings: a fault storm within one traced request, or
 /// a burst of faults in one process over a window.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolFaultsConfig {
     /// Detector instance name, reported on trigger spans; defaults to `pool_faults`.
@@ -234,7 +251,7 @@ fn default_rescan() -> Duration {
 
 /// Pool faults counted per process over a window; crossing the limit triggers once per
 /// window.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultBurstConfig {
     #[serde(default = "default_burst_window", with = "crate::duration")]
@@ -248,7 +265,7 @@ fn default_burst_window() -> Duration {
 }
 
 /// One detector, tagged by `type`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DetectorConfig {
     FunctionLatency(FunctionLatencyConfig),
@@ -259,7 +276,7 @@ pub enum DetectorConfig {
 }
 
 /// Everything the node probe reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
     /// OTLP/gRPC endpoint of the gateway that receives trigger spans.
@@ -270,10 +287,18 @@ pub struct ProbeConfig {
     pub context: Option<ContextConfig>,
     #[serde(default)]
     pub detectors: Vec<DetectorConfig>,
+    /// The probe's admin HTTP port (`GET /metrics`, `GET /v1/detectors`, `POST /v1/reload`);
+    /// loopback by default, `null` turns it off.
+    #[serde(default = "default_admin")]
+    pub admin: Option<SocketAddr>,
 }
 
 fn default_gateway() -> String {
     "http://127.0.0.1:4317".to_owned()
+}
+
+fn default_admin() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 9465)))
 }
 
 fn optional_duration<'de, D>(deserializer: D) -> Result<Option<Duration>, D::Error>

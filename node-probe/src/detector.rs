@@ -23,6 +23,15 @@ pub const MEMORY_PRESSURE: &str = "memory_pressure";
 pub const POOL_OBJECTS: &str = "pool_objects";
 pub const POOL_FAULTS: &str = "pool_faults";
 
+/// Every detector type, in the order objects are loaded.
+pub const TYPES: [&str; 5] = [
+    FUNCTION_LATENCY,
+    SYSCALL_LATENCY,
+    MEMORY_PRESSURE,
+    POOL_OBJECTS,
+    POOL_FAULTS,
+];
+
 /// Detector types with one settings slot per probe (their hooks are machine-wide).
 const ONE_PER_PROBE: [&str; 3] = [MEMORY_PRESSURE, POOL_OBJECTS, POOL_FAULTS];
 
@@ -131,7 +140,8 @@ mod tests {
     use std::time::Duration;
 
     use wbpf_config::{
-        FunctionLatencyConfig, LatencyThreshold, MemoryPressureConfig, SyscallLatencyConfig,
+        FunctionLatencyConfig, LatencyThreshold, MemoryPressureConfig, SyscallHook,
+        SyscallLatencyConfig,
     };
 
     use super::*;
@@ -160,6 +170,7 @@ mod tests {
             gateway: "http://127.0.0.1:4317".to_owned(),
             context: None,
             detectors,
+            admin: None,
         }
     }
 
@@ -173,6 +184,7 @@ mod tests {
                 threshold: Duration::from_millis(50),
                 pids: vec![],
                 comms: vec!["postgres".to_owned()],
+                hook: SyscallHook::Auto,
             }),
             pressure(),
         ]))

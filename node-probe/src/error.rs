@@ -118,7 +118,7 @@ pub enum ProbeError {
     #[error("flushing trigger spans to {gateway}")]
     Flush {
         gateway: String,
-        stats: ProbeStats,
+        stats: Box<ProbeStats>,
         #[source]
         source: OTelSdkError,
     },

@@ -7,17 +7,17 @@ use opentelemetry_sdk::trace::SdkTracer;
 use tracing::{debug, warn};
 
 use crate::clock::KtimeClock;
-use crate::detector::Detector;
 use crate::events::Event;
 use crate::stats::Counters;
+use crate::table::{self, Table};
 use crate::trigger;
 
 /// Owned by one ring-buffer reader task (one per loaded object) or one scanning task.
 pub struct EventHandler {
     pub tracer: SdkTracer,
     pub clock: KtimeClock,
-    /// The whole table: events name detectors by their index in it.
-    pub detectors: Arc<Vec<Detector>>,
+    /// Every running detector: events name detectors by their kernel index.
+    pub detectors: Arc<Table>,
     pub counters: Arc<Counters>,
     /// Undecodable records so far; only the first is logged, the total at shutdown.
     pub undecodable: u64,
@@ -42,7 +42,8 @@ impl EventHandler {
     pub fn emit(&self, event: &Event) {
         Counters::add(&self.counters.events_seen, 1);
 
-        let Some(detector) = self.detectors.get(event.detector as usize) else {
+        let detectors = self.detectors.current();
+        let Some(detector) = table::find(&detectors, event.detector) else {
             warn!(
                 detector = event.detector,
                 "event names an unknown detector; skipped"

@@ -20,15 +20,19 @@
 //! Needs root (CAP_BPF and CAP_PERFMON), kernel BTF at `/sys/kernel/btf/vmlinux`, uprobes and BPF
 //! cookies (kernel 5.15+), BPF atomics (5.12+). `memory_pressure` and `pool_faults` also need a
 //! mounted tracefs; nothing needs bpffs (nothing is pinned). A detector type that cannot load is
-//! reported by [`Probe::failures`] and the others run.
+//! reported by [`Probe::failures`] and the others run. Before loading, each detector's needs
+//! (`requirements`) are checked against what the kernel offers (`features`); [`diagnose`] runs
+//! the same checks for `wbpf doctor`.
 
 mod adaptive;
 mod clock;
 mod detector;
+mod doctor;
 mod error;
 mod events;
 mod evidence;
 mod exporter;
+mod features;
 mod function_latency;
 mod handler;
 mod leak_scan;
@@ -38,13 +42,19 @@ mod pool_faults;
 mod pool_maps;
 mod pool_objects;
 mod probe;
+mod reload;
+mod requirements;
 mod ringbuf;
 mod stats;
 mod syscall_latency;
+mod table;
 mod trigger;
 
 pub use detector::MAX_DETECTORS;
+pub use doctor::{diagnose, Diagnosis, DoctorReport, Status};
 pub use error::{DetectorFailure, Hint, ProbeError};
+pub use features::{Availability, Feature};
 pub use probe::Probe;
-pub use stats::ProbeStats;
+pub use reload::{Change, ReloadReport, Timing};
+pub use stats::{ProbeStats, TimingStats, TypeTimings};
 pub use trigger::SPAN_NAME;

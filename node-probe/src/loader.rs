@@ -20,8 +20,8 @@ use crate::detector::Detector;
 use crate::error::{DetectorFailure, Hint};
 use crate::ProbeError;
 
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+pub const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 const PROG_TRACE_CONTEXT: &str = "trace_context";
 pub const MAP_THRESHOLDS: &str = "thresholds";

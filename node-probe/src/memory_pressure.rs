@@ -54,14 +54,14 @@ struct KernelConfig {
 unsafe impl aya::Pod for KernelConfig {}
 
 /// A program, its tracepoint, and whether the detector can run without it.
-struct Hook {
+pub(crate) struct Hook {
     program: &'static str,
-    category: &'static str,
-    name: &'static str,
-    optional: bool,
+    pub(crate) category: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) optional: bool,
 }
 
-const RECLAIM: [Hook; 4] = [
+pub(crate) const RECLAIM: [Hook; 4] = [
     hook(
         "direct_reclaim_begin",
         "vmscan",
@@ -87,8 +87,8 @@ const RECLAIM: [Hook; 4] = [
         true,
     ),
 ];
-const MIGRATE: Hook = hook("migrate_pages", "migrate", "mm_migrate_pages", false);
-const OOM: Hook = hook("mark_victim", "oom", "mark_victim", false);
+pub(crate) const MIGRATE: Hook = hook("migrate_pages", "migrate", "mm_migrate_pages", false);
+pub(crate) const OOM: Hook = hook("mark_victim", "oom", "mark_victim", false);
 
 const fn hook(
     program: &'static str,
@@ -152,7 +152,7 @@ impl MemoryPressure {
         }
     }
 
-    fn hooks(&self) -> Vec<&'static Hook> {
+    pub(crate) fn hooks(&self) -> Vec<&'static Hook> {
         let mut hooks: Vec<&'static Hook> = RECLAIM.iter().collect();
         if self.migration.is_some() {
             hooks.push(&MIGRATE);

@@ -25,8 +25,8 @@ const OBJECT_NAME: &str = "pool_faults.bpf.o";
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pool_faults.bpf.o"));
 
 const PROGRAM: &str = "page_fault_user";
-const CATEGORY: &str = "exceptions";
-const TRACEPOINT: &str = "page_fault_user";
+pub(crate) const CATEGORY: &str = "exceptions";
+pub(crate) const TRACEPOINT: &str = "page_fault_user";
 const MAP_CONFIG: &str = "fault_config";
 const MAP_RANGES: &str = "pool_ranges";
 const MIN_RESCAN: Duration = Duration::from_millis(10);
@@ -177,7 +177,7 @@ pub async fn start_range_scan(
     let running: Vec<&Detector> = group
         .running
         .iter()
-        .filter_map(|&index| detectors.get(index as usize))
+        .filter_map(|&index| crate::table::find(detectors, index))
         .collect();
     let Some((_, spec)) = find(&running) else {
         return Ok(None);

@@ -166,7 +166,7 @@ pub fn start_leak_scan(
     let running: Vec<&Detector> = group
         .running
         .iter()
-        .filter_map(|&index| detectors.get(index as usize))
+        .filter_map(|&index| crate::table::find(detectors, index))
         .collect();
     let Some((detector, spec)) = find(&running) else {
         return Ok(None);

@@ -1,7 +1,8 @@
 //! The syscall-latency detector: slow syscalls of chosen processes.
 //!
 //! `sys_enter` and `sys_exit` (`bpf/syscall_latency.bpf.c`) are raw tracepoints, which need
-//! no tracefs. The processes to watch are written into two hash maps, by thread group id and
+//! no tracefs; on a kernel without raw tracepoints (or with `hook: tracepoint`) the same code
+//! runs as the `raw_syscalls` tracepoints instead. The processes to watch are written into two hash maps, by thread group id and
 //! by command name, each naming the detector that watches them; when several detectors match
 //! a process, the first configured one wins. All detectors of this type share one object, so
 //! they start or fail together.
@@ -12,10 +13,10 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use aya::maps::HashMap as BpfHashMap;
-use aya::programs::RawTracePoint;
+use aya::programs::{ProgramType, RawTracePoint, TracePoint};
 use aya::{include_bytes_aligned, Ebpf};
 use tracing::{info, warn};
-use wbpf_config::{ContextConfig, SyscallLatencyConfig};
+use wbpf_config::{ContextConfig, SyscallHook, SyscallLatencyConfig};
 
 use crate::detector::{invalid, Detector, Spec, SYSCALL_LATENCY};
 use crate::loader::{self, Group};
@@ -26,6 +27,9 @@ static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscall
 
 const PROG_ENTER: &str = "sys_enter";
 const PROG_EXIT: &str = "sys_exit";
+const PROG_ENTER_TP: &str = "sys_enter_tp";
+const PROG_EXIT_TP: &str = "sys_exit_tp";
+const TRACEPOINT_CATEGORY: &str = "raw_syscalls";
 const MAP_PIDS: &str = "watched_pids";
 const MAP_COMMS: &str = "watched_comms";
 const GLOBAL_FILTER_COMMS: &str = "filter_comms";
@@ -42,6 +46,7 @@ pub struct SyscallLatency {
     pub pids: Vec<NonZeroU32>,
     /// Command names, at most 15 bytes each (the kernel's comm keeps 15 and a NUL).
     pub comms: Vec<String>,
+    pub hook: SyscallHook,
 }
 
 impl SyscallLatency {
@@ -83,6 +88,7 @@ impl SyscallLatency {
             threshold: config.threshold,
             pids,
             comms: config.comms.clone(),
+            hook: config.hook,
         };
         Ok((name, spec))
     }
@@ -120,8 +126,66 @@ pub fn load(detectors: &[&Detector], context: Option<&ContextConfig>) -> Result<
     loader::write_thresholds(&mut ebpf, thresholds)?;
     write_filters(&mut ebpf, &pids, &comms)?;
     loader::attach_context(&mut ebpf, context)?;
+    let hook = chosen_hook(&specs)?;
+    attach(&mut ebpf, hook)?;
+
+    for (detector, spec) in &specs {
+        info!(
+            detector = %detector.name,
+            threshold_ns = spec.threshold_ns(),
+            pids = spec.pids.len(),
+            comms = ?spec.comms,
+            hook = ?hook,
+            "attached syscall-latency detector"
+        );
+    }
+    let running = specs.iter().map(|(detector, _)| detector.index).collect();
+    Group::new(SYSCALL_LATENCY, ebpf, running, Vec::new())
+}
+
+/// The hook the detectors asked for, `auto` resolved against this kernel: raw tracepoints
+/// unless the kernel is known to lack them.
+fn chosen_hook(specs: &[(&Detector, &SyscallLatency)]) -> Result<SyscallHook, ProbeError> {
+    let mut asked = specs
+        .iter()
+        .map(|(_, spec)| spec.hook)
+        .filter(|hook| *hook != SyscallHook::Auto);
+    let hook = asked.next().unwrap_or(SyscallHook::Auto);
+    if asked.any(|other| other != hook) {
+        return Err(invalid(
+            SYSCALL_LATENCY,
+            "all syscall_latency detectors share one hook; set the same `hook` on each",
+        ));
+    }
+    Ok(match hook {
+        SyscallHook::Auto => match aya::sys::is_program_supported(ProgramType::RawTracePoint) {
+            Ok(false) => SyscallHook::Tracepoint,
+            Ok(true) | Err(_) => SyscallHook::RawTracepoint,
+        },
+        hook => hook,
+    })
+}
+
+/// Loads and attaches the enter/exit pair of `hook` (never `Auto`).
+fn attach(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), ProbeError> {
+    if hook == SyscallHook::Tracepoint {
+        for (name, event) in [(PROG_ENTER_TP, PROG_ENTER), (PROG_EXIT_TP, PROG_EXIT)] {
+            loader::tracepoint_dir(TRACEPOINT_CATEGORY, event)?;
+            let program: &mut TracePoint = loader::program(ebpf, name)?;
+            program
+                .load()
+                .map_err(|source| loader::load_error(name, source))?;
+            program
+                .attach(TRACEPOINT_CATEGORY, event)
+                .map_err(loader::tracepoint_error(
+                    name,
+                    format!("tracepoint {TRACEPOINT_CATEGORY}:{event}"),
+                ))?;
+        }
+        return Ok(());
+    }
     for name in [PROG_ENTER, PROG_EXIT] {
-        let program: &mut RawTracePoint = loader::program(&mut ebpf, name)?;
+        let program: &mut RawTracePoint = loader::program(ebpf, name)?;
         program
             .load()
             .map_err(|source| loader::load_error(name, source))?;
@@ -130,18 +194,7 @@ pub fn load(detectors: &[&Detector], context: Option<&ContextConfig>) -> Result<
             format!("raw tracepoint {name}"),
         ))?;
     }
-
-    for (detector, spec) in &specs {
-        info!(
-            detector = %detector.name,
-            threshold_ns = spec.threshold_ns(),
-            pids = spec.pids.len(),
-            comms = ?spec.comms,
-            "attached syscall-latency detector"
-        );
-    }
-    let running = specs.iter().map(|(detector, _)| detector.index).collect();
-    Group::new(SYSCALL_LATENCY, ebpf, running, Vec::new())
+    Ok(())
 }
 
 /// Which detector watches each pid and comm: the first configured one that names it.
@@ -210,6 +263,7 @@ mod tests {
             threshold: Duration::from_millis(10),
             pids,
             comms: comms.iter().map(|comm| comm.to_string()).collect(),
+            hook: SyscallHook::Auto,
         }
     }
 

@@ -39,6 +39,7 @@ async fn the_flagged_fraction_converges_to_one_minus_the_percentile() {
             },
             pid: None,
         })],
+        admin: None,
     };
     let probe = common::start_probe(&config).await;
 

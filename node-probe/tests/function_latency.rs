@@ -9,7 +9,7 @@ use common::{attribute, error_chain, hex, int, next_span, string, target};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use wbpf_config::{
     ContextConfig, DetectorConfig, FunctionLatencyConfig, LatencyThreshold, ProbeConfig,
-    SyscallLatencyConfig,
+    SyscallHook, SyscallLatencyConfig,
 };
 use wbpf_probe::Probe;
 
@@ -46,6 +46,7 @@ async fn slow_calls_trigger_spans_in_the_published_trace_and_fast_calls_do_not()
             symbol: "wbpf_trace_context".to_owned(),
         }),
         detectors: vec![latency(Some("test-work"), "wbpf_test_work")],
+        admin: None,
     };
     let probe = common::start_probe(&config).await;
 
@@ -106,6 +107,7 @@ async fn a_missing_symbol_fails_start_naming_the_symbol_and_the_binary() {
         gateway: "http://127.0.0.1:9".to_owned(),
         context: None,
         detectors: vec![latency(None, "wbpf_no_such_symbol")],
+        admin: None,
     };
 
     let error = match Probe::start(&config).await {
@@ -137,8 +139,10 @@ async fn a_detector_that_cannot_attach_is_reported_and_the_others_still_run() {
                 threshold: Duration::from_secs(3600),
                 pids: vec![],
                 comms: vec!["wbpf-no-such".to_owned()],
+                hook: SyscallHook::Auto,
             }),
         ],
+        admin: None,
     };
 
     let probe = match Probe::start(&config).await {

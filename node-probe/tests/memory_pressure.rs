@@ -106,6 +106,7 @@ fn config(gateway: String, migration: Option<MigrationConfig>) -> ProbeConfig {
             migration,
             oom_kill: true,
         })],
+        admin: None,
     }
 }
 

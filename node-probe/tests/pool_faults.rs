@@ -40,6 +40,7 @@ fn config(
             burst,
             rescan: RESCAN,
         })],
+        admin: None,
     }
 }
 

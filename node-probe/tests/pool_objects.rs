@@ -33,6 +33,7 @@ fn config(gateway: String) -> ProbeConfig {
             leak_age: Some(LEAK_AGE),
             leak_idle: false,
         })],
+        admin: None,
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{collect, int, next_span, string, target};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use wbpf_config::{DetectorConfig, ProbeConfig, SyscallLatencyConfig};
+use wbpf_config::{DetectorConfig, ProbeConfig, SyscallHook, SyscallLatencyConfig};
 
 const THRESHOLD: Duration = Duration::from_millis(20);
 /// `nanosleep` on x86-64 and on the generic table (arm64, riscv).
@@ -20,6 +20,15 @@ const SYS_NANOSLEEP: i64 = 35;
 const SYS_NANOSLEEP: i64 = 101;
 
 fn config(gateway: String, pids: Vec<u32>, comms: &[&str]) -> ProbeConfig {
+    config_with_hook(gateway, pids, comms, SyscallHook::Auto)
+}
+
+fn config_with_hook(
+    gateway: String,
+    pids: Vec<u32>,
+    comms: &[&str],
+    hook: SyscallHook,
+) -> ProbeConfig {
     ProbeConfig {
         gateway,
         context: None,
@@ -28,7 +37,9 @@ fn config(gateway: String, pids: Vec<u32>, comms: &[&str]) -> ProbeConfig {
             threshold: THRESHOLD,
             pids,
             comms: comms.iter().map(|comm| comm.to_string()).collect(),
+            hook,
         })],
+        admin: None,
     }
 }
 
@@ -112,5 +123,31 @@ async fn a_watched_pid_triggers_only_for_syscalls_entered_after_attaching() {
     let mine = from_pid(&all, pid);
     assert_eq!(mine.len(), 1, "only the nanosleep: {all:?}");
     assert_eq!(int(mine[0], "wbpf.syscall.nr"), SYS_NANOSLEEP);
+    probe.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracepoint_hook_catches_the_same_slow_syscall() {
+    let _serial = common::SERIAL.lock().await;
+    common::init_logging();
+    let (addr, mut spans) = common::start_sink().await;
+    let comm = "wbpf-sc-tp";
+    let config = config_with_hook(
+        format!("http://{addr}"),
+        vec![],
+        &[comm],
+        SyscallHook::Tracepoint,
+    );
+    let probe = common::start_probe(&config).await;
+
+    let (pid, status) = common::run_target(&["syscalls", comm, "60"]).await;
+    assert!(status.success(), "target failed: {status}");
+    let (_, status) = common::run_target(&["syscalls", comm, "0"]).await;
+    assert!(status.success());
+    let all = collect(&mut spans, Duration::from_millis(1500)).await;
+    assert_eq!(all.len(), 1, "one slow syscall, one trigger: {all:?}");
+    assert_eq!(int(&all[0], "process.pid"), i64::from(pid));
+    assert_eq!(int(&all[0], "wbpf.syscall.nr"), SYS_NANOSLEEP);
+    assert!(int(&all[0], "wbpf.duration_ns") >= 60_000_000);
     probe.shutdown().await.expect("clean shutdown");
 }
