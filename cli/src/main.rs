@@ -2,6 +2,7 @@
 
 mod compare;
 mod demo;
+mod doctor;
 mod gateway;
 mod ports;
 mod probe;
@@ -39,6 +40,13 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Check, per detector, whether it can run on this machine and why not (root gives the
+    /// full answer: the kernel checks load small programs).
+    Doctor {
+        /// A config with a `probe:` section; without it every detector type is checked.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Run gateway, probe and the memory-pool workload together and score the result.
     Demo(demo::DemoArgs),
     /// Show what each mode of a running gateway's `sampling.compare` keeps: table and SVG.
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gateway { config } => runtime().and_then(|rt| rt.block_on(gateway::run(config))),
         Command::Probe { config } => runtime().and_then(|rt| rt.block_on(probe::run(config))),
+        Command::Doctor { config } => doctor::run(config.as_deref()),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Command::Compare(args) => runtime().and_then(|rt| rt.block_on(compare::run(args))),
         Command::Workload(args) => runtime().and_then(|rt| rt.block_on(workload::run(args))),

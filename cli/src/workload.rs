@@ -31,6 +31,10 @@ pub struct WorkloadArgs {
     /// Fraction of requests that fault many pool pages back in.
     #[arg(long, default_value_t = 0.0)]
     fault_storm_rate: f64,
+    /// The frontend's port (it also accepts `REQ` lines there); index and store take the next
+    /// two. By default three free ports are picked.
+    #[arg(long)]
+    base_port: Option<u16>,
     /// Where injected trace ids are recorded.
     #[arg(long, default_value = "/tmp/wbpf-ground-truth.jsonl")]
     ground_truth: PathBuf,
@@ -58,7 +62,10 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         },
         ground_truth: args.ground_truth,
         stats: std::env::temp_dir().join("wbpf-workload-stats.json"),
-        base_port: crate::ports::free_triple()?,
+        base_port: match args.base_port {
+            Some(port) => port,
+            None => crate::ports::free_triple()?,
+        },
         log_filter: None,
         seed: 1,
     };

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
@@ -19,6 +18,7 @@ use tracing::info;
 use wbpf_storage::TraceId;
 
 use crate::buffer::Command;
+use crate::http_server::{json_error, respond};
 use crate::{metrics, CompareReader, GatewayError};
 
 /// Largest accepted trigger request.
@@ -135,19 +135,4 @@ fn parse_trace_id(text: &str) -> Result<TraceId, String> {
         return Err("trace_id: an all-zero id is invalid".to_owned());
     }
     Ok(trace)
-}
-
-fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({ "message": message }).to_string();
-    respond(status, "application/json", body)
-}
-
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    response
 }

@@ -1,4 +1,5 @@
-//! The accept loop shared by the OTLP/HTTP receiver and the admin port.
+//! The accept loop and response helpers shared by the OTLP/HTTP receiver and the admin ports
+//! (the gateway's, and the probe's in the `wbpf` binary).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -7,8 +8,9 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -65,4 +67,25 @@ pub async fn serve<H, F>(
             }
         });
     }
+}
+
+/// A JSON error body, `{"message": ...}`.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    respond(status, "application/json", body)
+}
+
+/// A response with `body` of `content_type`.
+pub fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
 }

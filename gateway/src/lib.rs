@@ -19,7 +19,7 @@ mod compare;
 mod correlate;
 mod error;
 mod export;
-mod http_server;
+pub mod http_server;
 mod lateral;
 mod metrics;
 mod mode;

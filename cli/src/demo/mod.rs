@@ -281,6 +281,7 @@ fn probe_config(
                 rescan: Duration::from_millis(100),
             }),
         ],
+        admin: None,
     }
 }
 
