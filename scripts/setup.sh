@@ -34,3 +34,8 @@ command -v cargo >/dev/null || {
 }
 echo "setup: building release binaries in $CARGO_TARGET_DIR (RocksDB takes ~25 min the first time)"
 cargo build --release --workspace --all-targets --manifest-path "$ROOT/Cargo.toml"
+
+# The real peers the Python tests check against (Jaeger, an OpenTelemetry Collector with tail
+# sampling), built from the Go module proxy into their own cache; reused once built.
+echo "setup: building the peers in ${WBPF_PEERS_DIR:-/var/tmp/wbpf-peers}"
+bash "$ROOT/bench/peers/build.sh" >/dev/null

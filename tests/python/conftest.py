@@ -35,7 +35,15 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> 
 class Gateway:
     """A running gateway with a file exporter; `exported()` reads back what it released."""
 
-    def __init__(self, tmp: Path, retention: str):
+    def __init__(
+        self,
+        tmp: Path,
+        retention: str,
+        sampling: dict | None = None,
+        otlp_endpoint: str | None = None,
+    ):
+        """`sampling` is merged into the config's `sampling:` block; `otlp_endpoint` adds an
+        OTLP/gRPC exporter next to the file exporter."""
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.admin_port = free_port()
@@ -51,12 +59,12 @@ admin:
 storage:
   path: {tmp / "rocksdb"}
   retention: {retention}
-sampling:
-  sweep_interval: 100ms
+sampling: {json.dumps({"sweep_interval": "100ms", **(sampling or {})})}
 exporters:
   file:
     path: {self.export_path}
 """
+            + (f"  otlp:\n    endpoint: {otlp_endpoint}\n" if otlp_endpoint else "")
         )
         self.log = open(tmp / "gateway.log", "w")
         self.proc = subprocess.Popen(
