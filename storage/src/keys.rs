@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::StorageError;
+
 /// A 16-byte W3C / OTLP trace id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TraceId(pub [u8; 16]);
@@ -65,6 +67,21 @@ pub(crate) fn parse_expiry_key(key: &[u8]) -> Option<(u64, TraceId)> {
     }
     let ms = u64::from_be_bytes(key[..8].try_into().ok()?);
     Some((ms, TraceId::from_slice(&key[8..])?))
+}
+
+/// `sequence (big endian)`: the export queue, in the order traces were released.
+pub(crate) fn outbox_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Reads an export queue key back.
+pub(crate) fn parse_outbox_key(key: &[u8]) -> Result<u64, StorageError> {
+    key.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StorageError::Corrupt {
+            what: "export queue key",
+            detail: format!("{} bytes", key.len()),
+        })
 }
 
 #[cfg(test)]

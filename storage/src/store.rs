@@ -9,71 +9,38 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
-use crate::keys::{expiry_key, parse_expiry_key, span_key};
-use crate::{StorageError, TraceId, WriteSet};
+use crate::keys::{expiry_key, outbox_key, parse_expiry_key, parse_outbox_key, span_key};
+use crate::write_set::Removal;
+use crate::{Decision, StorageError, TraceId, WriteSet};
 
 const CF_SPANS: &str = "spans";
 const CF_EXPIRY: &str = "expiry";
 const CF_DECISIONS: &str = "decisions";
-
-/// A recorded sampling decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// The trace was released; its late spans are forwarded at once.
-    Keep { decided_at_ms: u64 },
-    /// The trace was sampled out; its late spans are dropped.
-    Drop { decided_at_ms: u64 },
-}
-
-impl Decision {
-    /// When the decision was made, in ms since the epoch.
-    pub fn decided_at_ms(self) -> u64 {
-        match self {
-            Decision::Keep { decided_at_ms } | Decision::Drop { decided_at_ms } => decided_at_ms,
-        }
-    }
-
-    /// Whether the trace is kept.
-    pub fn is_keep(self) -> bool {
-        matches!(self, Decision::Keep { .. })
-    }
-
-    fn encode(self) -> [u8; 9] {
-        let mut value = [0u8; 9];
-        value[0] = if self.is_keep() { 1 } else { 2 };
-        value[1..].copy_from_slice(&self.decided_at_ms().to_be_bytes());
-        value
-    }
-
-    fn decode(value: &[u8]) -> Result<Self, StorageError> {
-        match value {
-            [kind @ (1 | 2), rest @ ..] if rest.len() == 8 => {
-                let ms = u64::from_be_bytes(rest.try_into().expect("length checked above"));
-                Ok(if *kind == 1 {
-                    Decision::Keep { decided_at_ms: ms }
-                } else {
-                    Decision::Drop { decided_at_ms: ms }
-                })
-            }
-            _ => Err(StorageError::Corrupt {
-                what: "decision",
-                detail: format!("unexpected value of {} bytes", value.len()),
-            }),
-        }
-    }
-}
+pub(crate) const CF_OUTBOX: &str = "outbox";
 
 /// How the database is opened.
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
     /// fsync the write-ahead log on every commit.
     pub sync_writes: bool,
+    /// Skip the write-ahead log: faster commits, but a crash loses what was not yet flushed
+    /// to disk, acknowledged or not. Off only for measurements and disposable data.
+    pub disable_wal: bool,
+}
+
+/// The spans of one trace as read from the store, in arrival order.
+#[derive(Debug, Default)]
+pub struct StoredSpans {
+    /// Sequence numbers of the stored groups, for [`WriteSet::remove_trace`].
+    pub seqs: Vec<u64>,
+    /// The encoded span groups.
+    pub blobs: Vec<Vec<u8>>,
 }
 
 /// The span buffer. Cheap to share behind an `Arc`; RocksDB handles concurrency.
 pub struct SpanStore {
-    db: DB,
-    write_options: WriteOptions,
+    pub(crate) db: DB,
+    pub(crate) write_options: WriteOptions,
     next_seq: AtomicU64,
 }
 
@@ -86,7 +53,7 @@ impl SpanStore {
         db_options.set_compression_type(DBCompressionType::Lz4);
         db_options.increase_parallelism(2);
 
-        let families = [CF_SPANS, CF_EXPIRY, CF_DECISIONS]
+        let families = [CF_SPANS, CF_EXPIRY, CF_DECISIONS, CF_OUTBOX]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, family_options(name)));
         let db = DB::open_cf_descriptors(&db_options, path, families).map_err(|source| {
@@ -98,20 +65,24 @@ impl SpanStore {
 
         let mut write_options = WriteOptions::default();
         write_options.set_sync(options.sync_writes);
+        write_options.disable_wal(options.disable_wal);
 
-        // Sequence numbers only need to be unique within a trace and increase in arrival
-        // order; starting from the wall clock in nanoseconds keeps them increasing across
-        // restarts without a read on startup.
-        let start = SystemTime::now()
+        // Sequence numbers increase in arrival order, across restarts too: they start from the
+        // wall clock in nanoseconds, and never below the newest export queued, because the
+        // exporter reads its queue from the last key it delivered onwards.
+        let clock = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or_default();
-
-        Ok(Self {
+        let mut store = Self {
             db,
             write_options,
-            next_seq: AtomicU64::new(start),
-        })
+            next_seq: AtomicU64::new(clock),
+        };
+        if let Some(last) = store.last_outbox_seq()? {
+            store.next_seq = AtomicU64::new(clock.max(last.saturating_add(1)));
+        }
+        Ok(store)
     }
 
     /// Commits `set` as one write batch through the write-ahead log.
@@ -123,10 +94,10 @@ impl SpanStore {
         let spans = self.cf(CF_SPANS);
         let expiry = self.cf(CF_EXPIRY);
         let decisions = self.cf(CF_DECISIONS);
+        let outbox = self.cf(CF_OUTBOX);
 
         for (trace, blob) in &set.spans {
-            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            batch.put_cf(spans, span_key(*trace, seq), blob);
+            batch.put_cf(spans, span_key(*trace, self.seq()), blob);
         }
         for (trace, first_seen_ms) in &set.new_traces {
             batch.put_cf(expiry, expiry_key(*first_seen_ms, *trace), []);
@@ -134,14 +105,20 @@ impl SpanStore {
         for (trace, decision) in &set.decisions {
             batch.put_cf(decisions, trace.0, decision.encode());
         }
+        for blob in &set.outbox {
+            batch.put_cf(outbox, outbox_key(self.seq()), blob);
+        }
+        for removal in &set.removals {
+            self.remove(&mut batch, removal);
+        }
 
         self.db
             .write_opt(batch, &self.write_options)
             .map_err(StorageError::io("write batch"))
     }
 
-    /// Every stored span blob of `trace`, in arrival order.
-    pub fn read_trace(&self, trace: TraceId) -> Result<Vec<Vec<u8>>, StorageError> {
+    /// Every stored span group of `trace`, in arrival order, with its sequence number.
+    pub fn read_spans(&self, trace: TraceId) -> Result<StoredSpans, StorageError> {
         let mut read_options = ReadOptions::default();
         if let Some(end) = trace.successor() {
             read_options.set_iterate_upper_bound(end.to_vec());
@@ -151,40 +128,52 @@ impl SpanStore {
             .db
             .iterator_cf_opt(self.cf(CF_SPANS), read_options, mode);
 
-        let mut blobs = Vec::new();
+        let mut stored = StoredSpans::default();
         for item in iter {
             let (key, value) = item.map_err(StorageError::io("read trace"))?;
             if !key.starts_with(&trace.0) {
                 break;
             }
-            blobs.push(value.into_vec());
+            let seq = key[16..]
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StorageError::Corrupt {
+                    what: "span key",
+                    detail: format!("{} bytes", key.len()),
+                })?;
+            stored.seqs.push(seq);
+            stored.blobs.push(value.into_vec());
         }
-        Ok(blobs)
+        Ok(stored)
+    }
+
+    /// Every stored span group of `trace`, in arrival order.
+    pub fn read_trace(&self, trace: TraceId) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.read_spans(trace).map(|stored| stored.blobs)
     }
 
     /// Drops every span of `trace` and its expiry entry.
     pub fn delete_trace(&self, trace: TraceId, first_seen_ms: u64) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        let mut end = [0u8; 24];
-        match trace.successor() {
-            Some(next) => end[..16].copy_from_slice(&next),
-            None => end = [0xff; 24],
-        }
-        batch.delete_range_cf(self.cf(CF_SPANS), span_key(trace, 0), end);
-        batch.delete_cf(self.cf(CF_EXPIRY), expiry_key(first_seen_ms, trace));
-        self.db
-            .write_opt(batch, &self.write_options)
-            .map_err(StorageError::io("delete trace"))
+        let mut set = WriteSet::new();
+        set.drop_trace(trace, first_seen_ms);
+        self.commit(set)
     }
 
-    /// Buffered traces first seen before `before_ms`, oldest first, at most `limit`.
+    /// Buffered traces first seen in `[from_ms, before_ms)`, oldest first, at most `limit`.
+    ///
+    /// Starting from the oldest trace still buffered rather than from the first key skips the
+    /// deletion markers of the traces already gone, which RocksDB would otherwise step over on
+    /// every call until they are compacted away.
     pub fn expired(
         &self,
+        from_ms: u64,
         before_ms: u64,
         limit: usize,
     ) -> Result<Vec<(u64, TraceId)>, StorageError> {
+        let start = expiry_key(from_ms, TraceId([0; 16]));
+        let mode = IteratorMode::From(&start, Direction::Forward);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_EXPIRY), IteratorMode::Start) {
+        for item in self.db.iterator_cf(self.cf(CF_EXPIRY), mode) {
             let (key, _) = item.map_err(StorageError::io("scan expiry index"))?;
             let (ms, trace) = parse_expiry_key(&key).ok_or_else(|| StorageError::Corrupt {
                 what: "expiry key",
@@ -200,7 +189,7 @@ impl SpanStore {
 
     /// Every buffered trace with its first-seen time, to rebuild in-memory state on start.
     pub fn buffered_traces(&self) -> Result<Vec<(u64, TraceId)>, StorageError> {
-        self.expired(u64::MAX, usize::MAX)
+        self.expired(0, u64::MAX, usize::MAX)
     }
 
     /// The recorded decision for `trace`, if any.
@@ -232,7 +221,57 @@ impl SpanStore {
         Ok(pruned)
     }
 
-    fn cf(&self, name: &str) -> &ColumnFamily {
+    /// RocksDB's estimate of the buffered span bytes: live data on disk plus memtables.
+    pub fn estimated_span_bytes(&self) -> Result<u64, StorageError> {
+        let cf = self.cf(CF_SPANS);
+        let mut total = 0u64;
+        for property in ["rocksdb.estimate-live-data-size", "rocksdb.cur-size-all-mem-tables"] {
+            let value = self
+                .db
+                .property_int_value_cf(cf, property)
+                .map_err(StorageError::io("read size estimate"))?;
+            total = total.saturating_add(value.unwrap_or(0));
+        }
+        Ok(total)
+    }
+
+    fn seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn remove(&self, batch: &mut WriteBatch, removal: &Removal) {
+        let spans = self.cf(CF_SPANS);
+        match &removal.seqs {
+            Some(seqs) => {
+                for seq in seqs {
+                    batch.delete_cf(spans, span_key(removal.trace, *seq));
+                }
+            }
+            None => {
+                let mut end = [0u8; 24];
+                match removal.trace.successor() {
+                    Some(next) => end[..16].copy_from_slice(&next),
+                    None => end = [0xff; 24],
+                }
+                batch.delete_range_cf(spans, span_key(removal.trace, 0), end);
+            }
+        }
+        let key = expiry_key(removal.first_seen_ms, removal.trace);
+        batch.delete_cf(self.cf(CF_EXPIRY), key);
+    }
+
+    fn last_outbox_seq(&self) -> Result<Option<u64>, StorageError> {
+        let mut iter = self.db.iterator_cf(self.cf(CF_OUTBOX), IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (key, _) = item.map_err(StorageError::io("read export queue"))?;
+                parse_outbox_key(&key).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("every column family is created by open()")

@@ -2,12 +2,24 @@
 
 use crate::{Decision, TraceId};
 
+/// A trace leaving the buffer: its span keys are deleted one by one (they were just read, so
+/// they are known), which avoids piling range tombstones into the memtable on the hot path.
+#[derive(Debug)]
+pub(crate) struct Removal {
+    pub trace: TraceId,
+    pub first_seen_ms: u64,
+    /// `None`: delete the whole key range of the trace without reading it.
+    pub seqs: Option<Vec<u64>>,
+}
+
 /// Mutations gathered from one or more requests, committed as one RocksDB write batch.
 #[derive(Debug, Default)]
 pub struct WriteSet {
     pub(crate) spans: Vec<(TraceId, Vec<u8>)>,
     pub(crate) new_traces: Vec<(TraceId, u64)>,
     pub(crate) decisions: Vec<(TraceId, Decision)>,
+    pub(crate) outbox: Vec<Vec<u8>>,
+    pub(crate) removals: Vec<Removal>,
     pub(crate) bytes: usize,
 }
 
@@ -32,8 +44,42 @@ impl WriteSet {
         self.decisions.push((trace, decision));
     }
 
+    /// Queues an encoded group of spans for export; it stays in the outbox until
+    /// [`SpanStore::ack_outbox`](crate::SpanStore::ack_outbox) removes it.
+    pub fn enqueue(&mut self, blob: Vec<u8>) {
+        self.outbox.push(blob);
+    }
+
+    /// Removes a trace whose spans were read with
+    /// [`SpanStore::read_spans`](crate::SpanStore::read_spans): those keys and its expiry entry.
+    pub fn remove_trace(&mut self, trace: TraceId, first_seen_ms: u64, seqs: Vec<u64>) {
+        self.removals.push(Removal {
+            trace,
+            first_seen_ms,
+            seqs: Some(seqs),
+        });
+    }
+
+    /// Drops a trace without reading it: every key of the trace and its expiry entry.
+    pub fn drop_trace(&mut self, trace: TraceId, first_seen_ms: u64) {
+        self.removals.push(Removal {
+            trace,
+            first_seen_ms,
+            seqs: None,
+        });
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty() && self.new_traces.is_empty() && self.decisions.is_empty()
+        self.spans.is_empty()
+            && self.new_traces.is_empty()
+            && self.decisions.is_empty()
+            && self.outbox.is_empty()
+            && self.removals.is_empty()
+    }
+
+    /// How many span groups this set queues for export.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
     }
 
     /// Bytes of span data in this set.

@@ -67,12 +67,12 @@ fn expired_lists_oldest_first_and_delete_removes_the_entry() {
     }
     store.commit(set).unwrap();
 
-    let old = store.expired(250, 10).unwrap();
+    let old = store.expired(0, 250, 10).unwrap();
     assert_eq!(old, vec![(100, TraceId([1; 16])), (200, TraceId([2; 16]))]);
 
     store.delete_trace(TraceId([1; 16]), 100).unwrap();
     assert_eq!(
-        store.expired(250, 10).unwrap(),
+        store.expired(0, 250, 10).unwrap(),
         vec![(200, TraceId([2; 16]))]
     );
     assert!(store.read_trace(TraceId([1; 16])).unwrap().is_empty());
