@@ -21,6 +21,7 @@ mod error;
 mod export;
 pub mod http_server;
 mod lateral;
+mod limits;
 mod metrics;
 mod mode;
 mod policy_metrics;

@@ -25,7 +25,7 @@ impl Export for Receiver {
         request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, Status> {
         match self.ingestor.ingest(request).await {
-            Ok(()) => Ok(ExportTraceServiceResponse::default()),
+            Ok(report) => Ok(report.response()),
             Err(err) => Err(to_status(err)),
         }
     }

@@ -1,9 +1,15 @@
 //! The `TraceService/Export` gRPC service with a codec that answers malformed protobuf with
-//! `INVALID_ARGUMENT`.
+//! `INVALID_ARGUMENT`, and oversized messages with `RESOURCE_EXHAUSTED`.
 //!
 //! The generated server decodes with tonic's prost codec, which reports a decode failure as
 //! `INTERNAL`; OTLP clients treat that as retryable and would resend the same bad bytes. This
 //! service is the generated one's routing with our own decoder.
+//!
+//! tonic bounds a message by `max_decoding_message_size` twice: before reading it, by its length
+//! prefix, answering `OUT_OF_RANGE`, and while inflating it, stopping at the limit with
+//! `RESOURCE_EXHAUSTED`, so a gzip bomb is never inflated whole. OTLP clients retry
+//! `OUT_OF_RANGE`, so the first answer is rewritten to `RESOURCE_EXHAUSTED`, which they retry
+//! only when it carries retry information.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -11,11 +17,10 @@ use std::task::{Context, Poll};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use prost::Message;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder};
 use tonic::codegen::{http, BoxFuture, Service, StdError};
 use tonic::server::{Grpc, NamedService, UnaryService};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 use tonic_prost::ProstCodec;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -74,8 +79,20 @@ where
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(limit);
-            Ok(grpc.unary(method, req).await)
+            Ok(out_of_range_as_exhausted(grpc.unary(method, req).await))
         })
+    }
+}
+
+/// Rewrites tonic's `OUT_OF_RANGE` for an oversized message as `RESOURCE_EXHAUSTED`.
+fn out_of_range_as_exhausted(
+    response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    match Status::from_header_map(response.headers()) {
+        Some(status) if status.code() == Code::OutOfRange => {
+            Status::resource_exhausted(status.message().to_owned()).into_http()
+        }
+        _ => response,
     }
 }
 
@@ -118,8 +135,8 @@ impl Decoder for OtlpDecoder {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportTraceServiceRequest::decode(buf)
+        super::decode::protobuf(buf)
             .map(Some)
-            .map_err(|err| Status::invalid_argument(format!("invalid OTLP protobuf body: {err}")))
+            .map_err(|err| Status::invalid_argument(err.to_string()))
     }
 }

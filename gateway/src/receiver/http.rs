@@ -1,14 +1,15 @@
 //! OTLP/HTTP: `POST /v1/traces`, protobuf or JSON by `Content-Type`, optionally gzip-compressed.
 //!
-//! Answers in the request's content type: an `ExportTraceServiceResponse` on success, a
-//! `google.rpc.Status` naming the problem otherwise (400 for malformed input, which OTLP
-//! clients do not retry; 413 above the size limit; 503 while shutting down).
+//! Answers in the request's content type: an `ExportTraceServiceResponse` on success (with
+//! `partial_success` if some spans were rejected or repaired), a `google.rpc.Status` naming the
+//! problem otherwise (400 for malformed input, which OTLP clients do not retry; 413 above the
+//! size limit; 503 while shutting down).
 
 use std::io::Read;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
@@ -84,7 +85,7 @@ async fn handle(
     };
 
     Ok(match result {
-        Ok(()) => success(format),
+        Ok(report) => success(format, report.response()),
         Err(GatewayError::InvalidRequest(message)) => {
             warn!(receiver = "otlp/http", %message, "rejected a malformed request");
             error(format, StatusCode::BAD_REQUEST, &message)
@@ -114,6 +115,10 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, Gate
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
     let too_large = || GatewayError::TooLarge(format!("request body exceeds {limit} bytes"));
+    // A declared Content-Length over the limit is refused before reading any of the body.
+    if hyper::body::Body::size_hint(req.body()).lower() > limit as u64 {
+        return Err(too_large());
+    }
 
     let body = Limited::new(req.into_body(), limit)
         .collect()
@@ -130,7 +135,8 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, Gate
         None | Some("identity") => Ok(body.to_vec()),
         Some("gzip") => {
             let mut inflated = Vec::new();
-            GzDecoder::new(&body[..])
+            // A gzip body may hold several members; all of them are the body (RFC 1952).
+            MultiGzDecoder::new(&body[..])
                 .take(limit as u64 + 1)
                 .read_to_end(&mut inflated)
                 .map_err(|err| GatewayError::InvalidRequest(format!("invalid gzip body: {err}")))?;
@@ -149,19 +155,12 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, Gate
 
 fn decode(body: &[u8], format: Format) -> Result<ExportTraceServiceRequest, GatewayError> {
     match format {
-        Format::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|err| {
-            GatewayError::InvalidRequest(format!("invalid OTLP protobuf body: {err}"))
-        }),
-        Format::Json => serde_json::from_slice(body).map_err(|err| {
-            GatewayError::InvalidRequest(format!(
-                "invalid OTLP/JSON body: {err} (trace and span ids are hex strings)"
-            ))
-        }),
+        Format::Protobuf => super::decode::protobuf(body),
+        Format::Json => super::decode::json(body),
     }
 }
 
-fn success(format: Format) -> Response<Full<Bytes>> {
-    let response = ExportTraceServiceResponse::default();
+fn success(format: Format, response: ExportTraceServiceResponse) -> Response<Full<Bytes>> {
     let body = match format {
         Format::Protobuf => response.encode_to_vec(),
         Format::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),

@@ -1,5 +1,6 @@
 //! OTLP receivers. Both hand validated, per-trace groups to the buffer through [`Ingestor`].
 
+mod decode;
 pub mod grpc;
 mod grpc_service;
 pub mod http;
@@ -8,12 +9,13 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
 
 use crate::buffer::Command;
 use crate::clock::now_ms;
 use crate::split::{split, SplitOptions};
 use crate::stats::Counters;
-use crate::validate::validate;
+use crate::validate::{validate, Report};
 use crate::GatewayError;
 
 /// The protocol-independent half of a receiver.
@@ -41,32 +43,42 @@ impl Ingestor {
         }
     }
 
-    /// Validates and stores a request; returns once its spans are committed.
+    /// Validates and stores a request; returns once its spans are committed, with what was
+    /// rejected or repaired on the way (see [`crate::validate`]).
     ///
     /// Cancel safety: if the caller is dropped after the request was queued, the spans are
     /// still stored; only the acknowledgement is lost, and a retrying client may send them
     /// again (duplicates carry the same span ids).
-    pub async fn ingest(&self, request: ExportTraceServiceRequest) -> Result<(), GatewayError> {
+    pub async fn ingest(
+        &self,
+        mut request: ExportTraceServiceRequest,
+    ) -> Result<Report, GatewayError> {
         Counters::add(&self.counters.requests, 1);
-        if let Err(message) = validate(&request) {
-            Counters::add(&self.counters.requests_rejected, 1);
-            return Err(GatewayError::InvalidRequest(message));
-        }
 
         let options = Arc::clone(&self.split);
-        let split = move || split(request, &options, now_ms());
-        let groups = tokio::task::spawn_blocking(split)
+        let prepare = move || {
+            let report = validate(&mut request);
+            if report.all_rejected() {
+                return Err(GatewayError::InvalidRequest(report.message()));
+            }
+            let groups = split(request, &options, now_ms()).map_err(GatewayError::TooLarge)?;
+            Ok((report, groups))
+        };
+        let (report, groups) = tokio::task::spawn_blocking(prepare)
             .await
             .map_err(|err| GatewayError::Thread {
                 name: "split",
                 message: err.to_string(),
             })?
-            .map_err(|message| {
-                Counters::add(&self.counters.requests_rejected, 1);
-                GatewayError::TooLarge(message)
-            })?;
+            .inspect_err(|_| Counters::add(&self.counters.requests_rejected, 1))?;
+        if report.rejected > 0 {
+            let (rejected, message) = (report.rejected, report.message());
+            warn!(rejected_spans = rejected, %message, "accepted part of a request");
+        } else if report.repaired > 0 {
+            debug!(repaired = report.repaired, message = %report.message(), "repaired spans");
+        }
         if groups.is_empty() {
-            return Ok(());
+            return Ok(report);
         }
 
         let (ack, done) = oneshot::channel();
@@ -74,7 +86,8 @@ impl Ingestor {
             .send(Command::Ingest { groups, ack })
             .await
             .map_err(|_| GatewayError::ShuttingDown)?;
-        done.await.map_err(|_| GatewayError::ShuttingDown)?
+        done.await.map_err(|_| GatewayError::ShuttingDown)??;
+        Ok(report)
     }
 
     pub fn count_rejected(&self) {

@@ -1,0 +1,108 @@
+//! Decoding OTLP request bodies, with messages that tell a sender what to fix.
+//!
+//! Both decoders bound their recursion (prost at 100 nested messages, serde_json at 128 nested
+//! values), so a deeply nested payload is refused as invalid rather than overflowing the stack;
+//! the message then says so in words. Invalid UTF-8 in a protobuf string fails the whole decode,
+//! as prost cannot skip one field.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::bytes::Buf;
+use prost::Message;
+
+use crate::GatewayError;
+
+const TOO_DEEP: &str = "attribute values nested too deeply";
+
+/// Decodes an `ExportTraceServiceRequest` in protobuf.
+pub fn protobuf(body: impl Buf) -> Result<ExportTraceServiceRequest, GatewayError> {
+    ExportTraceServiceRequest::decode(body).map_err(|err| {
+        let err = err.to_string();
+        // The error lists every enclosing field, hundreds of them for this one.
+        let err = if err.ends_with("recursion limit reached") {
+            format!("messages nested more than 100 deep ({TOO_DEEP})")
+        } else {
+            err
+        };
+        GatewayError::InvalidRequest(format!("invalid OTLP protobuf body: {err}"))
+    })
+}
+
+/// Decodes an `ExportTraceServiceRequest` in OTLP/JSON.
+pub fn json(body: &[u8]) -> Result<ExportTraceServiceRequest, GatewayError> {
+    serde_json::from_slice(body).map_err(|err| {
+        let hint = if err.to_string().starts_with("recursion limit exceeded") {
+            TOO_DEEP
+        } else {
+            "trace and span ids are hex strings"
+        };
+        GatewayError::InvalidRequest(format!("invalid OTLP/JSON body: {err} ({hint})"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{
+        any_value::Value, AnyValue, ArrayValue, KeyValue,
+    };
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    use super::*;
+
+    fn message(err: GatewayError) -> String {
+        match err {
+            GatewayError::InvalidRequest(message) => message,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn deep_protobuf_nesting_is_refused_with_a_message() {
+        let mut value = AnyValue::default();
+        for _ in 0..200 {
+            let values = vec![value];
+            value = AnyValue {
+                value: Some(Value::ArrayValue(ArrayValue { values })),
+            };
+        }
+        let span = Span {
+            attributes: vec![KeyValue {
+                key: "k".into(),
+                value: Some(value),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let body = request.encode_to_vec();
+        let message = message(protobuf(&body[..]).expect_err("too deep"));
+        assert!(message.contains(TOO_DEEP), "{message}");
+    }
+
+    #[test]
+    fn deep_json_nesting_is_refused_with_a_message() {
+        let mut value = String::from("{}");
+        for _ in 0..200 {
+            value = format!(r#"{{"arrayValue":{{"values":[{value}]}}}}"#);
+        }
+        let span = format!(r#"{{"attributes":[{{"key":"k","value":{value}}}]}}"#);
+        let body = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#);
+        let message = message(json(body.as_bytes()).expect_err("too deep"));
+        assert!(message.contains(TOO_DEEP), "{message}");
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_protobuf_string_says_so() {
+        // ResourceSpans { schema_url (field 3) = b"\xff" }
+        let body = [0x0a, 0x03, 0x1a, 0x01, 0xff];
+        let message = message(protobuf(&body[..]).expect_err("invalid UTF-8"));
+        assert!(message.contains("not UTF-8"), "{message}");
+    }
+}
