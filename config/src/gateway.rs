@@ -16,6 +16,10 @@ pub struct ReceiversConfig {
     pub http: SocketAddr,
     /// Largest accepted request body after decompression, in bytes.
     pub max_request_bytes: usize,
+    /// Credentials every OTLP request must carry; none asked when absent.
+    pub auth: Option<crate::AuthConfig>,
+    /// TLS on both receivers; plaintext when absent.
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for ReceiversConfig {
@@ -24,6 +28,8 @@ impl Default for ReceiversConfig {
             grpc: SocketAddr::from(([127, 0, 0, 1], 4317)),
             http: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_request_bytes: 16 * 1024 * 1024,
+            auth: None,
+            tls: None,
         }
     }
 }
@@ -141,16 +147,22 @@ pub struct ExportersConfig {
 
 /// The admin HTTP port: `/metrics` and `POST /v1/triggers`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Loopback by default: the admin endpoints are not for the public interface.
     pub listen: SocketAddr,
+    /// Credentials every admin request must carry; none asked when absent.
+    pub auth: Option<crate::AuthConfig>,
+    /// TLS on the admin port; plaintext when absent.
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            auth: None,
+            tls: None,
         }
     }
 }

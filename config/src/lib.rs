@@ -12,10 +12,12 @@ mod duration;
 mod env;
 mod error;
 mod gateway;
+mod gateway_client;
 mod head;
 mod load;
 mod locate;
 mod probe;
+mod security;
 mod tail_sampling;
 
 pub use compare::{EdgeCasesConfig, LateralConfig};
@@ -25,6 +27,7 @@ pub use gateway::{
     AdminConfig, ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig,
     ReceiversConfig, SamplingConfig, SamplingMode, StorageConfig,
 };
+pub use gateway_client::GatewayClientConfig;
 pub use head::HeadSamplingConfig;
 pub use load::{load_file, parse_str, Config};
 pub use probe::{
@@ -32,6 +35,7 @@ pub use probe::{
     MemoryPressureConfig, MigrationConfig, PoolFaultsConfig, PoolObjectsConfig, ProbeConfig,
     SyscallHook, SyscallLatencyConfig, DEFAULT_MIN_SAMPLES,
 };
+pub use security::{ApiKeyConfig, AuthConfig, ClientTlsConfig, Secret, TlsConfig};
 pub use tail_sampling::{
     parse_tail_sampling_block, AndConfig, BooleanAttributeConfig, BytesLimitingConfig,
     CompositeConfig, DecisionCacheConfig, DropConfig, LatencyConfig, NotConfig,

@@ -141,6 +141,7 @@ fn validate(config: &Config, problems: &mut Problems) {
             problems.push("exporters.otlp.endpoint", message);
         }
     }
+    crate::security::validate(config, problems);
 }
 
 #[cfg(test)]

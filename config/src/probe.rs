@@ -279,9 +279,10 @@ pub enum DetectorConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
-    /// OTLP/gRPC endpoint of the gateway that receives trigger spans.
-    #[serde(default = "default_gateway")]
-    pub gateway: String,
+    /// OTLP/gRPC endpoint of the gateway that receives trigger spans, with its credentials
+    /// and TLS settings.
+    #[serde(default, deserialize_with = "crate::gateway_client::deserialize")]
+    pub gateway: crate::GatewayClientConfig,
     /// Where workloads publish their trace context; triggers carry no trace id without it.
     #[serde(default)]
     pub context: Option<ContextConfig>,
@@ -291,10 +292,6 @@ pub struct ProbeConfig {
     /// loopback by default, `null` turns it off.
     #[serde(default = "default_admin")]
     pub admin: Option<SocketAddr>,
-}
-
-fn default_gateway() -> String {
-    "http://127.0.0.1:4317".to_owned()
 }
 
 fn default_admin() -> Option<SocketAddr> {

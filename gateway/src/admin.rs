@@ -2,7 +2,8 @@
 //!
 //! A manual trigger keeps a trace exactly as a trigger span would: `{"trace_id": "<32 hex>"}`.
 //! `/v1/compare` answers the figures of `sampling.compare` as JSON (what `wbpf compare` reads).
-//! The port listens on loopback by default; it is not meant for the public interface.
+//! The port listens on loopback by default; it is not meant for the public interface. With
+//! `admin.auth` every request needs the credentials (401 otherwise); `admin.tls` serves TLS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,14 +11,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::header::WWW_AUTHENTICATE;
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 use wbpf_storage::TraceId;
 
+use crate::auth::Auth;
 use crate::buffer::Command;
+use crate::guard::Guard;
 use crate::http_server::{json_error, respond};
 use crate::{metrics, CompareReader, GatewayError};
 
@@ -34,6 +38,7 @@ struct Admin {
     commands: mpsc::Sender<Command>,
     registry: Arc<Registry>,
     compare: Option<CompareReader>,
+    auth: Option<Arc<Auth>>,
 }
 
 /// Binds the admin listener and serves until `stop`.
@@ -42,18 +47,28 @@ pub async fn serve(
     commands: mpsc::Sender<Command>,
     registry: Registry,
     compare: Option<CompareReader>,
+    guard: &Guard,
     stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
     let (listener, local) = crate::http_server::bind("admin", addr).await?;
+    if !local.ip().is_loopback() && guard.auth.is_none() {
+        warn!(
+            addr = %local,
+            "the admin port is reachable from other hosts without credentials: anyone who \
+             reaches it can keep traces and read metrics; set admin.auth"
+        );
+    }
     let admin = Admin {
         commands,
         registry: Arc::new(registry),
         compare,
+        auth: guard.auth.clone(),
     };
     let handler = move |req| handle(admin.clone(), req);
+    let tls = guard.tls.as_ref().map(|tls| tls.acceptor());
     Ok((
         local,
-        crate::http_server::serve("admin", listener, stop, handler),
+        crate::http_server::serve_tls("admin", listener, tls, stop, handler),
     ))
 }
 
@@ -61,6 +76,14 @@ async fn handle(
     admin: Admin,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    if let Some(auth) = &admin.auth {
+        if let Err(refusal) = auth.check(req.headers()) {
+            let mut response = json_error(StatusCode::UNAUTHORIZED, refusal.message());
+            let challenge = auth.challenge(refusal);
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+            return Ok(response);
+        }
+    }
     let response = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
             let text = metrics::render(&admin.registry);

@@ -30,6 +30,19 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    /// A listener's TLS files cannot be used; `key` is their config key path.
+    #[error("{key}: {}: {message}", file.display())]
+    Tls {
+        key: String,
+        file: PathBuf,
+        message: String,
+    },
+    /// A listener's credentials cannot be used.
+    #[error("{listener} auth: {message}")]
+    Auth {
+        listener: &'static str,
+        message: String,
+    },
     /// The file exporter could not open its output.
     #[error("cannot open export file {path}")]
     ExportFile {

@@ -12,6 +12,7 @@ use wbpf_storage::{SpanStore, StoreOptions, TraceId};
 use crate::buffer::{Buffer, BufferParts, Command};
 use crate::compare::{self, CompareCounters};
 use crate::correlate::ProcessIndex;
+use crate::guard::Guard;
 use crate::lateral::LateralIndex;
 use crate::mode::Mode;
 use crate::policy_metrics::PolicyMetrics;
@@ -106,10 +107,17 @@ impl Gateway {
             split,
             receivers.max_request_bytes,
         );
+        let guard = Guard::load(
+            "otlp",
+            "receivers",
+            receivers.auth.as_ref(),
+            receivers.tls.as_ref(),
+            &[receivers.grpc, receivers.http],
+        )?;
         let (grpc_addr, grpc_server) =
-            grpc::serve(receivers.grpc, ingestor.clone(), stop_rx.clone()).await?;
+            grpc::serve(receivers.grpc, ingestor.clone(), &guard, stop_rx.clone()).await?;
         let (http_addr, http_server) =
-            http::serve(receivers.http, ingestor, stop_rx.clone()).await?;
+            http::serve(receivers.http, ingestor, &guard, stop_rx.clone()).await?;
 
         let stop_rx_admin = stop_rx.clone();
         let sweeper = sweep_periodically(commands.clone(), config.sampling.sweep_interval, stop_rx);
@@ -126,11 +134,19 @@ impl Gateway {
                 &policy_metrics,
                 compare_counters.clone(),
             );
+            let guard = Guard::load(
+                "admin",
+                "admin",
+                admin_config.auth.as_ref(),
+                admin_config.tls.as_ref(),
+                &[admin_config.listen],
+            )?;
             let (addr, server) = admin::serve(
                 admin_config.listen,
                 commands.clone(),
                 registry,
                 compare_counters.map(CompareReader::new),
+                &guard,
                 stop_rx_admin,
             )
             .await?;

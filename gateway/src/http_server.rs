@@ -1,5 +1,5 @@
-//! The accept loop and response helpers shared by the OTLP/HTTP receiver and the admin ports
-//! (the gateway's, and the probe's in the `wbpf` binary).
+//! The accept loop (plaintext or TLS) and response helpers shared by the OTLP/HTTP receiver and
+//! the admin ports (the gateway's, and the probe's in the `wbpf` binary).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,11 +12,13 @@ use hyper::header::CONTENT_TYPE;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::GatewayError;
+use crate::{tls, GatewayError};
 
 /// Binds a listener, so that address errors surface at start, naming the receiver.
 pub async fn bind(
@@ -40,6 +42,21 @@ pub async fn bind(
 pub async fn serve<H, F>(
     receiver: &'static str,
     listener: TcpListener,
+    stop: watch::Receiver<bool>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    serve_tls(receiver, listener, None, stop, handler).await;
+}
+
+/// [`serve`], over TLS when `tls` is set. Each handshake runs in the connection's own task,
+/// bounded by [`tls::HANDSHAKE_TIMEOUT`]; a failed one closes only that connection.
+pub(crate) async fn serve_tls<H, F>(
+    receiver: &'static str,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
     handler: H,
 ) where
@@ -59,13 +76,30 @@ pub async fn serve<H, F>(
             }
         };
         let handler = handler.clone();
+        let Some(acceptor) = tls.clone() else {
+            tokio::spawn(connection(receiver, peer, stream, handler));
+            continue;
+        };
         tokio::spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(handler));
-            if let Err(err) = conn.await {
-                debug!(receiver, %peer, error = %err, "connection ended");
+            match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => connection(receiver, peer, stream, handler).await,
+                Ok(Err(err)) => debug!(receiver, %peer, error = %err, "TLS handshake failed"),
+                Err(_) => debug!(receiver, %peer, "TLS handshake timed out"),
             }
         });
+    }
+}
+
+async fn connection<S, H, F>(receiver: &'static str, peer: SocketAddr, stream: S, handler: H)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service_fn(handler));
+    if let Err(err) = conn.await {
+        debug!(receiver, %peer, error = %err, "connection ended");
     }
 }
 

@@ -13,12 +13,14 @@
 //! ```
 
 mod admin;
+mod auth;
 mod buffer;
 mod clock;
 mod compare;
 mod correlate;
 mod error;
 mod export;
+mod guard;
 pub mod http_server;
 mod lateral;
 mod limits;
@@ -29,6 +31,7 @@ mod receiver;
 mod split;
 mod stats;
 mod stop;
+mod tls;
 mod validate;
 
 pub use compare::{CompareReader, CompareSnapshot, ModeFigures};

@@ -167,7 +167,7 @@ mod tests {
 
     fn config(detectors: Vec<DetectorConfig>) -> ProbeConfig {
         ProbeConfig {
-            gateway: "http://127.0.0.1:4317".to_owned(),
+            gateway: "http://127.0.0.1:4317".into(),
             context: None,
             detectors,
             admin: None,

@@ -114,6 +114,19 @@ pub enum ProbeError {
         source: ExporterBuildError,
     },
 
+    /// A TLS file of `probe.gateway.tls` cannot be read.
+    #[error("reading {} for the connection to {gateway}", file.display())]
+    GatewayTls {
+        gateway: String,
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A credential of `probe.gateway.auth` cannot be sent as gRPC metadata.
+    #[error("probe.gateway.auth: {message}")]
+    GatewayAuth { message: String },
+
     /// The final flush failed; `stats` are the final counters all the same.
     #[error("flushing trigger spans to {gateway}")]
     Flush {

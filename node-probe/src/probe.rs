@@ -10,7 +10,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use wbpf_config::{ContextConfig, LatencyThreshold, ProbeConfig};
+use wbpf_config::{ContextConfig, GatewayClientConfig, LatencyThreshold, ProbeConfig};
 
 use crate::adaptive::{self, Adaptive};
 use crate::clock::KtimeClock;
@@ -51,7 +51,7 @@ pub struct Probe {
     counters: Arc<Counters>,
     clock: KtimeClock,
     provider: SdkTracerProvider,
-    gateway: String,
+    gateway: GatewayClientConfig,
 }
 
 /// One loaded detector object, the task reading its ring buffer and its background tasks.
@@ -123,7 +123,7 @@ impl Probe {
         info!(
             detectors = probe.objects.iter().map(|o| o.running.len()).sum::<usize>(),
             failed = probe.failures.len(),
-            gateway = %config.gateway,
+            gateway = %config.gateway.endpoint,
             "node probe started"
         );
         Ok(probe)
@@ -148,8 +148,8 @@ impl Probe {
         };
         if config.gateway != self.gateway {
             warn!(
-                gateway = %self.gateway,
-                configured = %config.gateway,
+                gateway = %self.gateway.endpoint,
+                configured = %config.gateway.endpoint,
                 "the gateway changes only on restart"
             );
             report.ignored.push("gateway");
@@ -279,7 +279,7 @@ impl Probe {
         match flushed {
             Ok(()) => Ok(stats),
             Err(source) => Err(ProbeError::Flush {
-                gateway: self.gateway.clone(),
+                gateway: self.gateway.endpoint.clone(),
                 stats: Box::new(stats),
                 source,
             }),

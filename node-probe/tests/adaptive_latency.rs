@@ -27,7 +27,7 @@ async fn the_flagged_fraction_converges_to_one_minus_the_percentile() {
     common::init_logging();
     let (addr, mut spans) = common::start_sink().await;
     let config = ProbeConfig {
-        gateway: format!("http://{addr}"),
+        gateway: format!("http://{addr}").into(),
         context: None,
         detectors: vec![DetectorConfig::FunctionLatency(FunctionLatencyConfig {
             name: Some("adaptive".to_owned()),

@@ -40,7 +40,7 @@ async fn slow_calls_trigger_spans_in_the_published_trace_and_fast_calls_do_not()
     common::init_logging();
     let (addr, mut spans) = common::start_sink().await;
     let config = ProbeConfig {
-        gateway: format!("http://{addr}"),
+        gateway: format!("http://{addr}").into(),
         context: Some(ContextConfig {
             binary: target(),
             symbol: "wbpf_trace_context".to_owned(),
@@ -104,7 +104,7 @@ async fn slow_calls_trigger_spans_in_the_published_trace_and_fast_calls_do_not()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_symbol_fails_start_naming_the_symbol_and_the_binary() {
     let config = ProbeConfig {
-        gateway: "http://127.0.0.1:9".to_owned(),
+        gateway: "http://127.0.0.1:9".into(),
         context: None,
         detectors: vec![latency(None, "wbpf_no_such_symbol")],
         admin: None,
@@ -129,7 +129,7 @@ async fn a_detector_that_cannot_attach_is_reported_and_the_others_still_run() {
     common::init_logging();
     let (addr, mut spans) = common::start_sink().await;
     let config = ProbeConfig {
-        gateway: format!("http://{addr}"),
+        gateway: format!("http://{addr}").into(),
         context: None,
         detectors: vec![
             latency(Some("missing"), "wbpf_no_such_symbol"),

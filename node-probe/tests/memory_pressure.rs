@@ -95,7 +95,7 @@ impl Drop for Cgroup {
 
 fn config(gateway: String, migration: Option<MigrationConfig>) -> ProbeConfig {
     ProbeConfig {
-        gateway,
+        gateway: gateway.into(),
         context: Some(ContextConfig {
             binary: target(),
             symbol: "wbpf_trace_context".to_owned(),

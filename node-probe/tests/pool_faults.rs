@@ -28,7 +28,7 @@ fn config(
     burst: Option<FaultBurstConfig>,
 ) -> ProbeConfig {
     ProbeConfig {
-        gateway,
+        gateway: gateway.into(),
         context: Some(ContextConfig {
             binary: target(),
             symbol: "wbpf_trace_context".to_owned(),

@@ -19,7 +19,7 @@ const LEAK_AGE: Duration = Duration::from_millis(300);
 
 fn config(gateway: String) -> ProbeConfig {
     ProbeConfig {
-        gateway,
+        gateway: gateway.into(),
         context: Some(ContextConfig {
             binary: target(),
             symbol: "wbpf_trace_context".to_owned(),

@@ -38,7 +38,7 @@ fn config(gateway: &str, function_threshold: Option<Duration>) -> ProbeConfig {
         }));
     }
     ProbeConfig {
-        gateway: gateway.to_owned(),
+        gateway: gateway.into(),
         context: None,
         detectors,
         admin: None,

@@ -30,7 +30,7 @@ fn config_with_hook(
     hook: SyscallHook,
 ) -> ProbeConfig {
     ProbeConfig {
-        gateway,
+        gateway: gateway.into(),
         context: None,
         detectors: vec![DetectorConfig::SyscallLatency(SyscallLatencyConfig {
             name: Some("test-syscalls".to_owned()),

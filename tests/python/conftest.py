@@ -41,9 +41,14 @@ class Gateway:
         retention: str,
         sampling: dict | None = None,
         otlp_endpoint: str | None = None,
+        security: dict | None = None,
     ):
         """`sampling` is merged into the config's `sampling:` block; `otlp_endpoint` adds an
-        OTLP/gRPC exporter next to the file exporter."""
+        OTLP/gRPC exporter next to the file exporter; `security` maps `receivers` and `admin`
+        to keys added to those blocks (`auth`, `tls`)."""
+        extra = {section: "".join(f"  {key}: {json.dumps(value)}\n" for key, value in
+                                  (security or {}).get(section, {}).items())
+                 for section in ("receivers", "admin")}
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.admin_port = free_port()
@@ -54,9 +59,9 @@ class Gateway:
 receivers:
   grpc: 127.0.0.1:{self.grpc_port}
   http: 127.0.0.1:{self.http_port}
-admin:
+{extra["receivers"]}admin:
   listen: 127.0.0.1:{self.admin_port}
-storage:
+{extra["admin"]}storage:
   path: {tmp / "rocksdb"}
   retention: {retention}
 sampling: {json.dumps({"sweep_interval": "100ms", **(sampling or {})})}

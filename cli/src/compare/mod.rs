@@ -20,6 +20,9 @@ pub struct CompareArgs {
     /// The gateway's admin address (`admin.listen`).
     #[arg(long, default_value = "127.0.0.1:9464")]
     admin: String,
+    /// The admin port's bearer token (`admin.auth.bearer_token`), if it asks for one.
+    #[arg(long, env = "WBPF_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Where to write the SVG chart.
     #[arg(long, default_value = "wbpf-compare.svg")]
     svg: PathBuf,
@@ -29,7 +32,7 @@ pub struct CompareArgs {
 }
 
 pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let snapshot = fetch(&args.admin).await?;
+    let snapshot = fetch(&args.admin, args.token.as_deref()).await?;
     show(&snapshot, &args.svg, args.json)
 }
 
@@ -48,7 +51,7 @@ pub fn show(snapshot: &CompareSnapshot, svg: &Path, json: bool) -> anyhow::Resul
 }
 
 /// `GET /v1/compare` on the admin port.
-async fn fetch(admin: &str) -> anyhow::Result<CompareSnapshot> {
+async fn fetch(admin: &str, token: Option<&str>) -> anyhow::Result<CompareSnapshot> {
     let stream = tokio::net::TcpStream::connect(admin)
         .await
         .with_context(|| format!("connecting to the gateway's admin port {admin}"))?;
@@ -56,9 +59,11 @@ async fn fetch(admin: &str) -> anyhow::Result<CompareSnapshot> {
         .await
         .context("HTTP handshake with the admin port")?;
     tokio::spawn(connection);
-    let request = hyper::Request::get("/v1/compare")
-        .header(hyper::header::HOST, admin)
-        .body(Empty::<Bytes>::new())?;
+    let mut request = hyper::Request::get("/v1/compare").header(hyper::header::HOST, admin);
+    if let Some(token) = token {
+        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request.body(Empty::<Bytes>::new())?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();

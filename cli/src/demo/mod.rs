@@ -250,7 +250,7 @@ fn probe_config(
     gateway: &Gateway,
 ) -> ProbeConfig {
     ProbeConfig {
-        gateway: format!("http://{}", gateway.grpc_addr()),
+        gateway: format!("http://{}", gateway.grpc_addr()).into(),
         context: (!args.no_context).then(|| ContextConfig {
             binary: workload_bin.to_owned(),
             symbol: "wbpf_trace_context".to_owned(),

@@ -1,17 +1,21 @@
-//! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+//! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, over TLS with
+//! `receivers.tls`, answering `UNAUTHENTICATED` without the credentials `receivers.auth` asks for.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tokio::sync::watch;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::Status;
 use tracing::warn;
 
 use super::grpc_service::{Export, TraceServiceRoute};
 use super::Ingestor;
+use crate::guard::Guard;
 use crate::GatewayError;
 
 #[derive(Clone)]
@@ -46,20 +50,32 @@ fn to_status(err: GatewayError) -> Status {
 pub async fn serve(
     addr: SocketAddr,
     ingestor: Ingestor,
+    guard: &Guard,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
     let (listener, local) = crate::http_server::bind("otlp/grpc", addr).await?;
 
+    let mut server = match &guard.tls {
+        Some(tls) => tls.grpc_server(tonic::transport::Server::builder())?,
+        None => tonic::transport::Server::builder(),
+    };
     let limit = ingestor.max_request_bytes;
+    let refused = ingestor.clone();
     let service = TraceServiceRoute::new(Receiver { ingestor }, limit);
+    let router = match &guard.auth {
+        Some(auth) => {
+            let interceptor = Arc::clone(auth).interceptor(move || refused.count_rejected());
+            server.add_service(InterceptedService::new(service, interceptor))
+        }
+        None => server.add_service(service),
+    };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     Ok((local, async move {
         let shutdown = async move {
             crate::stop::stopped(&mut stop).await;
         };
-        let result = tonic::transport::Server::builder()
-            .add_service(service)
+        let result = router
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         if let Err(err) = result {

@@ -2,17 +2,19 @@
 //!
 //! Answers in the request's content type: an `ExportTraceServiceResponse` on success (with
 //! `partial_success` if some spans were rejected or repaired), a `google.rpc.Status` naming the
-//! problem otherwise (400 for malformed input, which OTLP clients do not retry; 413 above the
-//! size limit; 503 while shutting down).
+//! problem otherwise (400 for malformed input, which OTLP clients do not retry; 401 with a
+//! `WWW-Authenticate` challenge without the credentials `receivers.auth` asks for; 413 above
+//! the size limit; 503 while shutting down). With `receivers.tls` it serves HTTPS.
 
 use std::io::Read;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -22,6 +24,8 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::Ingestor;
+use crate::auth::Auth;
+use crate::guard::Guard;
 use crate::GatewayError;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -34,20 +38,27 @@ enum Format {
 pub async fn serve(
     addr: SocketAddr,
     ingestor: Ingestor,
+    guard: &Guard,
     stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
     let (listener, local) = crate::http_server::bind("otlp/http", addr).await?;
-    let handler = move |req| handle(ingestor.clone(), req);
+    let auth = guard.auth.clone();
+    let handler = move |req| handle(ingestor.clone(), auth.clone(), req);
+    let tls = guard.tls.as_ref().map(|tls| tls.acceptor());
     Ok((
         local,
-        crate::http_server::serve("otlp/http", listener, stop, handler),
+        crate::http_server::serve_tls("otlp/http", listener, tls, stop, handler),
     ))
 }
 
 async fn handle(
     ingestor: Ingestor,
+    auth: Option<Arc<Auth>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    if let Some(refused) = unauthenticated(auth.as_deref(), &ingestor, &req) {
+        return Ok(refused);
+    }
     let format = match content_type(&req) {
         Some(format) => format,
         None if req.uri().path() == "/v1/traces" && req.method() == Method::POST => {
@@ -95,6 +106,22 @@ async fn handle(
         }
         Err(other) => error(format, StatusCode::SERVICE_UNAVAILABLE, &other.to_string()),
     })
+}
+
+/// A 401 in the request's format, if `auth` refuses the request.
+fn unauthenticated(
+    auth: Option<&Auth>,
+    ingestor: &Ingestor,
+    req: &Request<Incoming>,
+) -> Option<Response<Full<Bytes>>> {
+    let auth = auth?;
+    let refusal = auth.check(req.headers()).err()?;
+    ingestor.count_rejected();
+    let format = content_type(req).unwrap_or(Format::Json);
+    let mut response = error(format, StatusCode::UNAUTHORIZED, refusal.message());
+    let challenge = auth.challenge(refusal);
+    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    Some(response)
 }
 
 fn content_type(req: &Request<Incoming>) -> Option<Format> {
@@ -171,6 +198,7 @@ fn success(format: Format, response: ExportTraceServiceResponse) -> Response<Ful
 fn error(format: Format, status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     let code = match status {
         StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
+        StatusCode::UNAUTHORIZED => 16,
         StatusCode::NOT_FOUND => 5,
         StatusCode::PAYLOAD_TOO_LARGE => 8,
         StatusCode::METHOD_NOT_ALLOWED => 12,
