@@ -194,6 +194,121 @@ mod tests {
         )
     }
 
+    /// Runs the openssl CLI in `dir`.
+    fn openssl(dir: &std::path::Path, args: &[&str]) {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl CLI runs");
+        assert!(output.status.success(), "openssl {args:?}: {output:?}");
+    }
+
+    /// A CA, a certificate for 127.0.0.1 and a client certificate signed by it, in `dir`.
+    fn certificates(dir: &std::path::Path) {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let ca = [
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+        ];
+        openssl(dir, &[&["req", "-x509"][..], &ec, &ca].concat());
+        for (serial, name, extensions) in [
+            ("1", "server", "subjectAltName=IP:127.0.0.1\n"),
+            ("2", "client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            std::fs::write(dir.join(format!("{name}.ext")), extensions).expect("write");
+            let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+            let request = ["-keyout", &key, "-out", &csr, "-subj", "/CN=test"];
+            openssl(dir, &[&["req"][..], &ec, &request].concat());
+            let (ext, pem) = (format!("{name}.ext"), format!("{name}.pem"));
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-set_serial",
+                    serial,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &ext,
+                    "-out",
+                    &pem,
+                ],
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_probe_trusts_the_configured_ca_and_presents_its_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        certificates(dir.path());
+        let file = |name: &str| dir.path().join(name);
+        let text = format!(
+            "receivers:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  tls:\n    \
+             cert_file: {}\n    key_file: {}\n    client_ca_file: {}\n\
+             admin: null\nstorage: {{path: {}}}\n",
+            file("server.pem").display(),
+            file("server.key").display(),
+            file("ca.pem").display(),
+            file("db").display(),
+        );
+        let config = wbpf_config::parse_str(&text, "tls.yaml").expect("valid config");
+        let gateway = wbpf_gateway::Gateway::start(&config.gateway)
+            .await
+            .expect("gateway");
+        let port = gateway.grpc_addr().port();
+
+        let plaintext = GatewayClientConfig::from(format!("http://127.0.0.1:{port}"));
+        assert_eq!(
+            send_one(&plaintext).await,
+            (0, 1),
+            "plaintext to a TLS port"
+        );
+        let mut client = GatewayClientConfig::from(format!("https://127.0.0.1:{port}"));
+        client.tls = Some(ClientTlsConfig {
+            ca_file: file("ca.pem"),
+            cert_file: None,
+            key_file: None,
+        });
+        assert_eq!(
+            send_one(&client).await,
+            (0, 1),
+            "without a client certificate"
+        );
+        client.tls = Some(ClientTlsConfig {
+            ca_file: file("ca.pem"),
+            cert_file: Some(file("client.pem")),
+            key_file: Some(file("client.key")),
+        });
+        assert_eq!(
+            send_one(&client).await,
+            (1, 0),
+            "with the client certificate"
+        );
+
+        let stats = gateway.shutdown().await.expect("shutdown");
+        assert_eq!(stats.spans_received, 1);
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_gateway_asking_for_a_token_refuses_probes_without_it() {
         let dir = tempfile::tempdir().expect("tempdir");
