@@ -6,6 +6,10 @@
 //! wrong, is ever logged. Each listener answers a refusal in its own protocol: HTTP 401 with a
 //! `WWW-Authenticate` challenge from [`Auth::challenge`], gRPC `UNAUTHENTICATED` through
 //! [`Auth::interceptor`].
+//!
+//! A credential admits a client, not a kind of span: whoever holds the receivers' credentials
+//! can also send trigger spans. Keeping triggers to probes would need a probe-only credential,
+//! checked on spans that carry `wbpf.trigger`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
