@@ -70,7 +70,9 @@ impl Mode {
     pub fn decision_ttl_ms(&self) -> u64 {
         match self {
             Mode::Triggered { retention } => retention.decision_ttl_ms(),
-            Mode::Head(_) => 0,
+            // Head decisions follow from the trace id alone; remembering them for a minute
+            // only keeps a trace sent in several requests from being counted several times.
+            Mode::Head(_) => 60_000,
             Mode::Tail { wait_ms, .. } => wait_ms.saturating_mul(10).max(60_000),
         }
     }
