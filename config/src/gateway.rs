@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::ExportersConfig;
+
 /// Where the gateway listens for OTLP.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -45,6 +47,12 @@ pub struct StorageConfig {
     pub retention: Duration,
     /// fsync the write-ahead log before acknowledging (survives power loss, not only crashes).
     pub sync_writes: bool,
+    /// Budget for buffered span bytes (protobuf): past it, the oldest undecided traces are
+    /// evicted, whole, and counted in `traces_evicted`.
+    pub max_bytes: u64,
+    /// Cap on one undecided trace's buffered bytes: later spans of a trace at its cap are
+    /// dropped and counted in `spans_over_trace_cap`, so one huge trace cannot fill the budget.
+    pub max_trace_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -53,6 +61,8 @@ impl Default for StorageConfig {
             path: PathBuf::from("wbpf-data"),
             retention: Duration::from_secs(600),
             sync_writes: false,
+            max_bytes: 8 * 1024 * 1024 * 1024,
+            max_trace_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -113,36 +123,6 @@ impl Default for SamplingConfig {
             correlation: crate::CorrelationConfig::default(),
         }
     }
-}
-
-/// Downstream OTLP/gRPC endpoint (Jaeger, a collector).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OtlpExporterConfig {
-    /// For example `http://127.0.0.1:4317`.
-    pub endpoint: String,
-    /// Per-call timeout.
-    #[serde(with = "crate::duration", default = "default_export_timeout")]
-    pub timeout: Duration,
-}
-
-fn default_export_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-
-/// JSON-lines file: one OTLP/JSON `ExportTraceServiceRequest` per line.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileExporterConfig {
-    pub path: PathBuf,
-}
-
-/// Where released traces go. Several exporters may be set at once.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ExportersConfig {
-    pub otlp: Option<OtlpExporterConfig>,
-    pub file: Option<FileExporterConfig>,
 }
 
 /// The admin HTTP port: `/metrics` and `POST /v1/triggers`.

@@ -11,6 +11,7 @@ mod correlation;
 mod duration;
 mod env;
 mod error;
+mod exporters;
 mod gateway;
 mod gateway_client;
 mod head;
@@ -23,9 +24,9 @@ mod tail_sampling;
 pub use compare::{EdgeCasesConfig, LateralConfig};
 pub use correlation::CorrelationConfig;
 pub use error::{ConfigError, Problem};
+pub use exporters::{ExportersConfig, FileExporterConfig, OtlpExporterConfig, RetryConfig};
 pub use gateway::{
-    AdminConfig, ExportersConfig, FileExporterConfig, GatewayConfig, OtlpExporterConfig,
-    ReceiversConfig, SamplingConfig, SamplingMode, StorageConfig,
+    AdminConfig, GatewayConfig, ReceiversConfig, SamplingConfig, SamplingMode, StorageConfig,
 };
 pub use gateway_client::GatewayClientConfig;
 pub use head::HeadSamplingConfig;

@@ -92,6 +92,22 @@ fn validate(config: &Config, problems: &mut Problems) {
     if gateway.receivers.max_request_bytes == 0 {
         problems.push("receivers.max_request_bytes", POSITIVE);
     }
+    if gateway.storage.max_bytes == 0 {
+        problems.push("storage.max_bytes", POSITIVE);
+    }
+    if gateway.storage.max_trace_bytes == 0 {
+        problems.push("storage.max_trace_bytes", POSITIVE);
+    }
+    if gateway.exporters.max_batch_bytes == 0 {
+        problems.push("exporters.max_batch_bytes", POSITIVE);
+    }
+    let retry = &gateway.exporters.retry;
+    if retry.initial_interval.is_zero() || retry.max_interval < retry.initial_interval {
+        problems.push(
+            "exporters.retry",
+            "initial_interval must be positive and at most max_interval",
+        );
+    }
 
     let sampling = &gateway.sampling;
     if let Some(head) = &sampling.head {

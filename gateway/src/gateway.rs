@@ -12,6 +12,7 @@ use wbpf_storage::{SpanStore, StoreOptions, TraceId};
 use crate::buffer::{Buffer, BufferParts, Command};
 use crate::compare::{self, CompareCounters};
 use crate::correlate::ProcessIndex;
+use crate::export::Exporter;
 use crate::guard::Guard;
 use crate::lateral::LateralIndex;
 use crate::mode::Mode;
@@ -34,7 +35,7 @@ pub struct Gateway {
     commands: mpsc::Sender<Command>,
     tasks: Vec<JoinHandle<()>>,
     buffer: std::thread::JoinHandle<()>,
-    exporter: JoinHandle<()>,
+    exporter: Exporter,
     compare: Option<(Arc<CompareCounters>, std::thread::JoinHandle<()>)>,
 }
 
@@ -44,34 +45,41 @@ impl Gateway {
     /// Must be called inside a multi-threaded tokio runtime.
     pub async fn start(config: &GatewayConfig) -> Result<Self, GatewayError> {
         let counters = Arc::new(Counters::default());
-        let (export_queue, exporter) = export::start(&config.exporters, Arc::clone(&counters))?;
-
         let store_options = StoreOptions {
             sync_writes: config.storage.sync_writes,
+            ..StoreOptions::default()
         };
         let path = config.storage.path.clone();
+        let store = tokio::task::spawn_blocking(move || SpanStore::open(&path, &store_options))
+            .await
+            .map_err(|err| GatewayError::Thread {
+                name: "open store",
+                message: err.to_string(),
+            })??;
+        let store = Arc::new(store);
+        let exporter = export::start(&config.exporters, Arc::clone(&store), Arc::clone(&counters))?;
+
         let mode = Mode::from_config(&config.sampling, &config.storage)?;
         let comparison = compare::start(&config.sampling, &config.storage)?;
         let policy_metrics = Arc::new(PolicyMetrics::default());
         let correlation = &config.sampling.correlation;
         let parts = BufferParts {
-            export: export_queue,
+            export: exporter.queue(),
             counters: Arc::clone(&counters),
             policy_metrics: Arc::clone(&policy_metrics),
             decision_cache_size: decision_cache_size(&config.sampling),
             shadow: comparison.as_ref().map(|c| c.sender.clone()),
             lateral: config.sampling.lateral.as_ref().map(LateralIndex::new),
             correlation: correlation.enabled.then(|| ProcessIndex::new(correlation)),
+            max_bytes: config.storage.max_bytes,
+            max_trace_bytes: config.storage.max_trace_bytes,
         };
-        let buffer = tokio::task::spawn_blocking(move || {
-            let store = Arc::new(SpanStore::open(&path, &store_options)?);
-            Buffer::open(store, mode, parts)
-        })
-        .await
-        .map_err(|err| GatewayError::Thread {
-            name: "open store",
-            message: err.to_string(),
-        })??;
+        let buffer = tokio::task::spawn_blocking(move || Buffer::open(store, mode, parts))
+            .await
+            .map_err(|err| GatewayError::Thread {
+                name: "open store",
+                message: err.to_string(),
+            })??;
 
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let buffer = std::thread::Builder::new()
@@ -238,9 +246,7 @@ impl Gateway {
                 message: "panicked".to_owned(),
             })?;
 
-        if let Err(err) = self.exporter.await {
-            warn!(error = %err, "the export task failed");
-        }
+        self.exporter.shutdown().await;
         if let Some((_, thread)) = self.compare {
             // The buffer held the last sender; the shadow now decides what is pending.
             let joined = tokio::task::spawn_blocking(move || thread.join()).await;

@@ -20,7 +20,7 @@ struct CountersCollector(Arc<Counters>);
 impl Collector for CountersCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.0.snapshot();
-        let counters: [(&str, &str, u64); 16] = [
+        let counters: [(&str, &str, u64); 19] = [
             ("requests", "OTLP export requests received", s.requests),
             (
                 "requests_rejected",
@@ -82,8 +82,23 @@ impl Collector for CountersCollector {
             ),
             (
                 "export_failures",
-                "export batches that could not be delivered",
+                "export requests an exporter refused for good",
                 s.export_failures,
+            ),
+            (
+                "traces_evicted",
+                "undecided traces evicted whole to keep the buffer under its byte budget",
+                s.traces_evicted,
+            ),
+            (
+                "spans_over_trace_cap",
+                "spans dropped because their trace was at its size cap",
+                s.spans_over_trace_cap,
+            ),
+            (
+                "export_retries",
+                "export attempts that failed and were retried",
+                s.export_retries,
             ),
         ];
         for (name, help, value) in counters {
@@ -92,11 +107,24 @@ impl Collector for CountersCollector {
             counter.encode(metric)?;
         }
 
-        let buffered = ConstGauge::new(i64::try_from(s.traces_buffered).unwrap_or(i64::MAX));
-        let help = "traces in the buffer awaiting a decision";
-        let metric =
-            encoder.encode_descriptor("traces_buffered", help, None, buffered.metric_type())?;
-        buffered.encode(metric)
+        let gauges = [
+            (
+                "traces_buffered",
+                "traces in the buffer awaiting a decision",
+                s.traces_buffered,
+            ),
+            (
+                "export_queue",
+                "span groups released and waiting in the export queue on disk",
+                s.export_queue,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
     }
 }
 

@@ -19,9 +19,13 @@ pub struct Counters {
     pub spans_exported: AtomicU64,
     pub bytes_exported: AtomicU64,
     pub export_failures: AtomicU64,
+    pub export_retries: AtomicU64,
+    pub export_queue: AtomicU64,
     pub traces_buffered: AtomicU64,
     pub traces_sampled_out: AtomicU64,
     pub late_spans_dropped: AtomicU64,
+    pub traces_evicted: AtomicU64,
+    pub spans_over_trace_cap: AtomicU64,
 }
 
 impl Counters {
@@ -46,9 +50,13 @@ impl Counters {
             spans_exported: get(&self.spans_exported),
             bytes_exported: get(&self.bytes_exported),
             export_failures: get(&self.export_failures),
+            export_retries: get(&self.export_retries),
+            export_queue: get(&self.export_queue),
             traces_buffered: get(&self.traces_buffered),
             traces_sampled_out: get(&self.traces_sampled_out),
             late_spans_dropped: get(&self.late_spans_dropped),
+            traces_evicted: get(&self.traces_evicted),
+            spans_over_trace_cap: get(&self.spans_over_trace_cap),
         }
     }
 }
@@ -75,10 +83,19 @@ pub struct GatewayStats {
     pub traces_expired: u64,
     pub spans_exported: u64,
     pub bytes_exported: u64,
+    /// Export requests an exporter refused for good (not retryable).
     pub export_failures: u64,
+    /// Export attempts that failed and were tried again.
+    pub export_retries: u64,
+    /// Span groups waiting in the export queue on disk.
+    pub export_queue: u64,
     pub traces_buffered: u64,
     /// Traces decided not sampled (head or tail mode).
     pub traces_sampled_out: u64,
     /// Spans of sampled-out traces that arrived after the decision.
     pub late_spans_dropped: u64,
+    /// Undecided traces evicted, whole, because the buffer was over `storage.max_bytes`.
+    pub traces_evicted: u64,
+    /// Spans dropped because their trace was at `storage.max_trace_bytes`.
+    pub spans_over_trace_cap: u64,
 }

@@ -134,13 +134,12 @@ impl SpanStore {
             if !key.starts_with(&trace.0) {
                 break;
             }
-            let seq = key[16..]
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| StorageError::Corrupt {
+            let seq = key[16..].try_into().map(u64::from_be_bytes).map_err(|_| {
+                StorageError::Corrupt {
                     what: "span key",
                     detail: format!("{} bytes", key.len()),
-                })?;
+                }
+            })?;
             stored.seqs.push(seq);
             stored.blobs.push(value.into_vec());
         }
@@ -225,7 +224,10 @@ impl SpanStore {
     pub fn estimated_span_bytes(&self) -> Result<u64, StorageError> {
         let cf = self.cf(CF_SPANS);
         let mut total = 0u64;
-        for property in ["rocksdb.estimate-live-data-size", "rocksdb.cur-size-all-mem-tables"] {
+        for property in [
+            "rocksdb.estimate-live-data-size",
+            "rocksdb.cur-size-all-mem-tables",
+        ] {
             let value = self
                 .db
                 .property_int_value_cf(cf, property)

@@ -82,6 +82,8 @@ fn reading_from_a_sequence_number_skips_older_entries() {
     store.commit(set).unwrap();
 
     let all = store.read_outbox(0, usize::MAX, usize::MAX).unwrap();
-    let rest = store.read_outbox(all[0].seq + 1, usize::MAX, usize::MAX).unwrap();
+    let rest = store
+        .read_outbox(all[0].seq + 1, usize::MAX, usize::MAX)
+        .unwrap();
     assert_eq!(rest, all[1..].to_vec());
 }

@@ -38,7 +38,7 @@ impl Buffer {
         self.keep(trace)
     }
 
-    /// Records a keep decision, then releases whatever is buffered of `trace`.
+    /// Records a keep decision and releases whatever is buffered of `trace`, in one commit.
     fn keep(&mut self, trace: TraceId) -> Result<(), GatewayError> {
         if let Some(shadow) = &self.parts.shadow {
             shadow.trigger(trace);
@@ -53,23 +53,35 @@ impl Buffer {
                 decided_at_ms: now_ms(),
             },
         );
-        self.store.commit(set)?;
-        self.release(trace)
+        self.release_with(trace, set)
     }
 
-    /// Exports every buffered span of a trace whose keep decision is committed.
+    /// Moves every buffered span of a trace whose keep decision is committed to the export
+    /// queue.
     pub(super) fn release(&mut self, trace: TraceId) -> Result<(), GatewayError> {
+        self.release_with(trace, WriteSet::new())
+    }
+
+    /// Adds the release of `trace` to `set` and commits both: the spans leave the buffer and
+    /// enter the export queue atomically.
+    fn release_with(&mut self, trace: TraceId, mut set: WriteSet) -> Result<(), GatewayError> {
         self.decided.insert(trace, true);
-        let Some(first_seen) = self.unbuffer(trace) else {
-            debug!(%trace, "trigger before any span; later spans are forwarded on arrival");
-            return Ok(());
-        };
-        for blob in self.store.read_trace(trace)? {
-            self.export_blob(&blob);
+        let first_seen = self.unbuffer(trace);
+        if let Some(first_seen) = first_seen {
+            let stored = self.store.read_spans(trace)?;
+            for blob in stored.blobs {
+                set.enqueue(blob);
+            }
+            set.remove_trace(trace, first_seen, stored.seqs);
         }
-        self.store.delete_trace(trace, first_seen)?;
-        Counters::add(&self.counters().traces_released, 1);
-        debug!(%trace, "trace released");
+        self.commit_and_export(set)?;
+        match first_seen {
+            Some(_) => {
+                Counters::add(&self.counters().traces_released, 1);
+                debug!(%trace, "trace released");
+            }
+            None => debug!(%trace, "trigger before any span; later spans are forwarded on arrival"),
+        }
         Ok(())
     }
 
@@ -100,15 +112,23 @@ impl Buffer {
         } else {
             DELETIONS_PER_STEP
         };
-        let due = self.store.expired(cutoff, limit)?;
+        let due = self.store.expired(self.expiry_floor, cutoff, limit)?;
+        let mut expired = WriteSet::new();
         for (first_seen, trace) in &due {
             self.unbuffer(*trace);
             if tail {
                 self.decide_tail(*trace, *first_seen, now)?;
             } else {
-                self.store.delete_trace(*trace, *first_seen)?;
-                Counters::add(&self.counters().traces_expired, 1);
+                expired.drop_trace(*trace, *first_seen);
             }
+        }
+        if !tail {
+            self.store.commit(expired)?;
+            Counters::add(&self.counters().traces_expired, due.len() as u64);
+        }
+        if let Some((first_seen, _)) = due.last() {
+            // Everything first seen before this is gone; the next scan starts here.
+            self.expiry_floor = *first_seen;
         }
         self.sweep_backlog = due.len() == limit;
         if !due.is_empty() {
@@ -143,12 +163,13 @@ impl Buffer {
     }
 
     /// Forgets `trace` as undecided; returns when it was first seen, if it was buffered.
-    fn unbuffer(&mut self, trace: TraceId) -> Option<u64> {
-        let first_seen = self.buffered.remove(&trace)?;
+    pub(super) fn unbuffer(&mut self, trace: TraceId) -> Option<u64> {
+        let entry = self.buffered.remove(&trace)?;
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(entry.bytes);
         self.counters()
             .traces_buffered
             .fetch_sub(1, Ordering::Relaxed);
-        Some(first_seen)
+        Some(entry.first_seen)
     }
 
     /// Evaluates the tail policies on a trace that is due, records and applies the decision.
@@ -161,9 +182,10 @@ impl Buffer {
         let Mode::Tail { sampler, .. } = &self.mode else {
             return Ok(());
         };
+        let stored = self.store.read_spans(trace)?;
         let mut resource_spans = Vec::new();
-        for blob in self.store.read_trace(trace)? {
-            match decode_blob(&blob) {
+        for blob in &stored.blobs {
+            match decode_blob(blob) {
                 Ok(decoded) => resource_spans.extend(decoded),
                 Err(err) => {
                     self.parts.policy_metrics.evaluation_error();
@@ -185,15 +207,19 @@ impl Buffer {
             false => Decision::Drop { decided_at_ms: now },
         };
         set.decide(trace, decision);
-        self.store.commit(set)?;
-        self.decided.insert(trace, keep);
         if keep {
-            self.parts.export.push(resource_spans);
-            Counters::add(&self.counters().traces_released, 1);
-        } else {
-            Counters::add(&self.counters().traces_sampled_out, 1);
+            for blob in stored.blobs {
+                set.enqueue(blob);
+            }
         }
-        self.store.delete_trace(trace, first_seen)?;
+        set.remove_trace(trace, first_seen, stored.seqs);
+        self.commit_and_export(set)?;
+        self.decided.insert(trace, keep);
+        let counter = match keep {
+            true => &self.counters().traces_released,
+            false => &self.counters().traces_sampled_out,
+        };
+        Counters::add(counter, 1);
         Ok(())
     }
 

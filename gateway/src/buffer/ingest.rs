@@ -3,10 +3,10 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashSet;
 
-use tracing::error;
+use tracing::{error, warn};
 use wbpf_storage::{Decision, TraceId, WriteSet};
 
-use super::{Ack, Buffer};
+use super::{head_sampled_blob, Ack, Buffer, BufferedTrace};
 use crate::clock::now_ms;
 use crate::mode::Mode;
 use crate::split::TraceGroup;
@@ -19,12 +19,11 @@ impl Buffer {
     pub(super) fn ingest(&mut self, requests: Vec<(Vec<TraceGroup>, Ack)>) {
         let now = now_ms();
         let mut set = WriteSet::new();
-        let mut forward = Vec::new();
-        let mut head_kept = Vec::new();
         let mut triggered = HashSet::new();
         let mut lateral = HashSet::new();
         let mut correlated = HashSet::new();
         let mut new_traces = Vec::new();
+        let mut capped = HashSet::new();
         let mut acks = Vec::with_capacity(requests.len());
 
         for (groups, ack) in requests {
@@ -60,14 +59,16 @@ impl Buffer {
                         Counters::add(counter, 1);
                     }
                     if decision.keep {
-                        head_kept.push((group.blob, decision.threshold));
+                        if let Some(blob) = head_sampled_blob(&group.blob, decision.threshold) {
+                            set.enqueue(blob);
+                        }
                     }
                     continue;
                 }
                 match self.decision(trace) {
                     Some(true) => {
                         Counters::add(&self.counters().late_spans_forwarded, group.spans);
-                        forward.push(group.blob);
+                        set.enqueue(group.blob);
                         continue;
                     }
                     Some(false) => {
@@ -76,25 +77,43 @@ impl Buffer {
                     }
                     None => {}
                 }
-                if let Entry::Vacant(entry) = self.buffered.entry(trace) {
-                    entry.insert(now);
-                    set.new_trace(trace, now);
-                    new_traces.push(trace);
-                }
-                if group.has_root {
-                    self.root_arrived(trace, now);
-                }
+                let bytes = group.blob.len() as u64;
+                let entry = match self.buffered.entry(trace) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => {
+                        set.new_trace(trace, now);
+                        new_traces.push(trace);
+                        // A clock stepped back must not hide this trace from the expiry scan.
+                        self.expiry_floor = self.expiry_floor.min(now);
+                        entry.insert(BufferedTrace {
+                            first_seen: now,
+                            bytes: 0,
+                        })
+                    }
+                };
                 if group.has_trigger && triggered.insert(trace) {
                     set.decide(trace, Decision::Keep { decided_at_ms: now });
+                }
+                if entry.bytes.saturating_add(bytes) > self.parts.max_trace_bytes {
+                    Counters::add(&self.counters().spans_over_trace_cap, group.spans);
+                    capped.insert(trace);
+                    continue;
+                }
+                entry.bytes += bytes;
+                self.buffered_bytes += bytes;
+                if group.has_root {
+                    self.root_arrived(trace, now);
                 }
                 set.put_spans(trace, group.blob);
             }
         }
 
-        if let Err(err) = self.store.commit(set) {
+        if let Err(err) = self.commit_and_export(set) {
             error!(error = %err, requests = acks.len(), "committing spans failed");
             for trace in new_traces {
-                self.buffered.remove(&trace);
+                if let Some(entry) = self.buffered.remove(&trace) {
+                    self.buffered_bytes = self.buffered_bytes.saturating_sub(entry.bytes);
+                }
             }
             for ack in acks {
                 let _ = ack.send(Err(GatewayError::Commit(err.to_string())));
@@ -103,17 +122,17 @@ impl Buffer {
         }
         Counters::add(&self.counters().traces_received, new_traces.len() as u64);
         Counters::add(&self.counters().traces_buffered, new_traces.len() as u64);
+        if let Err(err) = self.enforce_budget() {
+            error!(error = %err, "evicting over the byte budget failed");
+        }
+        for trace in capped {
+            warn!(%trace, cap = self.parts.max_trace_bytes, "trace at its size cap; spans dropped");
+        }
         for ack in acks {
             // A client that went away no longer needs its answer; its spans are stored.
             let _ = ack.send(Ok(()));
         }
 
-        for blob in forward {
-            self.export_blob(&blob);
-        }
-        for (blob, threshold) in head_kept {
-            self.export_head_sampled(&blob, threshold);
-        }
         for trace in &triggered {
             Counters::add(&self.counters().triggers, 1);
             if let Err(err) = self.release(*trace) {

@@ -13,6 +13,7 @@
 //! head decisions); [`decide`] holds the decisions themselves (triggers from outside, release,
 //! expiry, tail evaluation).
 
+mod budget;
 mod decide;
 mod ingest;
 
@@ -21,10 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
-use wbpf_storage::{Decision, SpanStore, TraceId};
+use wbpf_storage::{Decision, SpanStore, TraceId, WriteSet};
 
 use crate::compare::ShadowSender;
 use crate::correlate::ProcessIndex;
@@ -66,13 +69,27 @@ pub struct BufferParts {
     pub lateral: Option<LateralIndex>,
     /// Triggers without trace context, matched by process, thread and time.
     pub correlation: Option<ProcessIndex>,
+    /// `storage.max_bytes` and `storage.max_trace_bytes`.
+    pub max_bytes: u64,
+    pub max_trace_bytes: u64,
+}
+
+/// An undecided trace in the buffer.
+#[derive(Debug, Clone, Copy)]
+struct BufferedTrace {
+    /// When its first span arrived, ms since the epoch: its key in the expiry index.
+    first_seen: u64,
+    /// Protobuf bytes of its buffered spans (estimated for traces recovered on start).
+    bytes: u64,
 }
 
 pub struct Buffer {
     store: Arc<SpanStore>,
     mode: Mode,
-    /// Buffered, undecided traces and when each was first seen.
-    buffered: HashMap<TraceId, u64>,
+    /// Buffered, undecided traces.
+    buffered: HashMap<TraceId, BufferedTrace>,
+    /// Sum of their bytes, held under `max_bytes` by evicting the oldest.
+    buffered_bytes: u64,
     /// Recent decisions (true: keep), so late spans need no RocksDB read.
     decided: Cache<TraceId, bool>,
     /// Tail mode with `decision_wait_after_root_received`: when each trace whose root arrived
@@ -83,6 +100,9 @@ pub struct Buffer {
     sweeps: u64,
     /// Whether the last sweep step left due traces behind.
     sweep_backlog: bool,
+    /// No buffered trace was first seen before this (ms): where the expiry scan starts.
+    expiry_floor: u64,
+    eviction_log: budget::EvictionLog,
 }
 
 impl Buffer {
@@ -101,18 +121,29 @@ impl Buffer {
             store,
             mode,
             buffered: HashMap::new(),
+            buffered_bytes: 0,
             decided,
             roots: VecDeque::new(),
             roots_seen: HashSet::new(),
             parts,
             sweeps: 0,
             sweep_backlog: false,
+            expiry_floor: 0,
+            eviction_log: budget::EvictionLog::default(),
         };
 
         let traces = buffer.store.buffered_traces()?;
+        // Reading every trace to size it would make start-up proportional to the data; the
+        // store's estimate, spread evenly, is close enough for the budget.
+        let estimate = buffer.store.estimated_span_bytes()?;
+        let per_trace = estimate / (traces.len() as u64).max(1);
+        buffer.buffered_bytes = per_trace * traces.len() as u64;
         let mut pending = Vec::new();
         for (first_seen, trace) in traces {
-            buffer.buffered.insert(trace, first_seen);
+            let bytes = per_trace;
+            buffer
+                .buffered
+                .insert(trace, BufferedTrace { first_seen, bytes });
             if buffer.store.decision(trace)?.is_some_and(Decision::is_keep) {
                 pending.push(trace);
             }
@@ -205,28 +236,34 @@ impl Buffer {
         &self.parts.counters
     }
 
-    /// Exports a head-sampled group with the sampling threshold recorded in `tracestate`.
-    fn export_head_sampled(&self, blob: &[u8], threshold: wbpf_sampler::Threshold) {
-        match decode_blob(blob) {
-            Ok(mut resource_spans) => {
-                for span in resource_spans
-                    .iter_mut()
-                    .flat_map(|r| r.scope_spans.iter_mut())
-                    .flat_map(|s| s.spans.iter_mut())
-                {
-                    span.trace_state =
-                        wbpf_sampler::head::with_threshold(&span.trace_state, threshold);
-                }
-                self.parts.export.push(resource_spans);
-            }
-            Err(err) => error!(error = %err, "a span group does not decode; dropped"),
+    /// Commits `set` and, if it queued spans for export, wakes the exporter.
+    fn commit_and_export(&self, set: WriteSet) -> Result<(), GatewayError> {
+        let queued = set.queued() as u64;
+        self.store.commit(set)?;
+        if queued > 0 {
+            Counters::add(&self.counters().export_queue, queued);
+            self.parts.export.wake();
         }
+        Ok(())
     }
+}
 
-    fn export_blob(&self, blob: &[u8]) {
-        match decode_blob(blob) {
-            Ok(resource_spans) => self.parts.export.push(resource_spans),
-            Err(err) => error!(error = %err, "a stored span group does not decode; dropped"),
+/// A head-sampled group re-encoded with the sampling threshold recorded in `tracestate`.
+fn head_sampled_blob(blob: &[u8], threshold: wbpf_sampler::Threshold) -> Option<Vec<u8>> {
+    match decode_blob(blob) {
+        Ok(mut resource_spans) => {
+            for span in resource_spans
+                .iter_mut()
+                .flat_map(|r| r.scope_spans.iter_mut())
+                .flat_map(|s| s.spans.iter_mut())
+            {
+                span.trace_state = wbpf_sampler::head::with_threshold(&span.trace_state, threshold);
+            }
+            Some(ExportTraceServiceRequest { resource_spans }.encode_to_vec())
+        }
+        Err(err) => {
+            error!(error = %err, "a span group does not decode; dropped");
+            None
         }
     }
 }

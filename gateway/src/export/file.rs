@@ -5,9 +5,9 @@ use std::io::{BufWriter, Write};
 use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use tracing::error;
 use wbpf_config::FileExporterConfig;
 
+use super::Failure;
 use crate::GatewayError;
 
 pub struct FileExporter {
@@ -32,18 +32,17 @@ impl FileExporter {
         })
     }
 
-    /// Appends one line; returns whether it was written.
-    pub async fn export(&mut self, request: &ExportTraceServiceRequest) -> bool {
-        let line = match serde_json::to_vec(request) {
-            Ok(mut line) => {
-                line.push(b'\n');
-                line
-            }
-            Err(err) => {
-                error!(error = %err, "encoding spans as OTLP/JSON failed; batch dropped");
-                return false;
-            }
-        };
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Appends one line.
+    pub async fn export(&mut self, request: &ExportTraceServiceRequest) -> Result<(), Failure> {
+        let mut line = serde_json::to_vec(request).map_err(|err| Failure {
+            retryable: false,
+            reason: format!("encoding spans as OTLP/JSON failed: {err}"),
+        })?;
+        line.push(b'\n');
         let writer = Arc::clone(&self.writer);
         let result = tokio::task::spawn_blocking(move || {
             let mut writer = writer
@@ -54,26 +53,17 @@ impl FileExporter {
             writer.flush()
         })
         .await;
+        // A full disk or a failed write may pass; the spans stay queued until it does.
         match result {
-            Ok(Ok(())) => true,
-            Ok(Err(err)) => {
-                error!(path = %self.path, error = %err, "writing the export file failed");
-                false
-            }
-            Err(err) => {
-                error!(path = %self.path, error = %err, "export file writer task failed");
-                false
-            }
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(Failure {
+                retryable: true,
+                reason: format!("writing the export file failed: {err}"),
+            }),
+            Err(err) => Err(Failure {
+                retryable: true,
+                reason: format!("export file writer task failed: {err}"),
+            }),
         }
-    }
-
-    pub async fn flush(&mut self) {
-        let writer = Arc::clone(&self.writer);
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(mut writer) = writer.lock() {
-                let _ = writer.flush();
-            }
-        })
-        .await;
     }
 }

@@ -1,24 +1,30 @@
-//! Exporters of released traces, fed by one queue.
+//! Exporters of released traces, fed by the export queue on disk.
 //!
-//! The buffer thread pushes the resource spans of released traces; one task batches them and
-//! hands each batch to every configured exporter. Exported spans are the stored OTLP messages,
-//! unchanged: ids, attributes, events, links, status and resource are as received.
+//! Releasing a trace moves its spans into the store's export queue in the same write batch
+//! that removes them from the buffer (see `wbpf_storage::outbox`). One task reads the queue in
+//! order, packs it into requests of at most `exporters.max_batch_bytes`, hands each request to
+//! every configured exporter, retrying failures with backoff until they pass, and removes the
+//! entries only then. A downstream that is down holds the queue, on disk, until it returns; a
+//! gateway killed at any moment delivers the queue after its next start. Delivery is at least
+//! once: spans delivered just before a crash, and not yet removed, are delivered again, with
+//! the same span ids.
 //!
-//! Known gap: the queue lives in memory. A crash after a trace was released and before it was
-//! exported loses that export; a persistent queue in RocksDB fixes it.
+//! Exported spans are the stored OTLP messages, unchanged: ids, attributes, events, links,
+//! status and resource are as received.
 
+mod backoff;
+mod batch;
 mod file;
 mod otlp;
+mod task;
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::warn;
 use wbpf_config::ExportersConfig;
+use wbpf_storage::SpanStore;
 
 use crate::stats::Counters;
 use crate::GatewayError;
@@ -26,80 +32,109 @@ use crate::GatewayError;
 pub use file::FileExporter;
 pub use otlp::OtlpExporter;
 
-/// Most resource spans in one export call.
-const MAX_BATCH: usize = 512;
+/// Why an exporter could not deliver a request.
+#[derive(Debug)]
+pub struct Failure {
+    /// Whether trying again may succeed (the downstream is down or busy), as opposed to the
+    /// data itself being refused.
+    pub retryable: bool,
+    pub reason: String,
+}
 
-/// The sending side, held by the buffer thread.
+/// A configured destination.
+pub enum Sink {
+    File(FileExporter),
+    Otlp(OtlpExporter),
+}
+
+impl Sink {
+    async fn export(
+        &mut self,
+        request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) -> Result<(), Failure> {
+        match self {
+            Sink::File(file) => file.export(request).await,
+            Sink::Otlp(otlp) => otlp.export(request).await,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Sink::File(file) => file.path(),
+            Sink::Otlp(otlp) => otlp.endpoint(),
+        }
+    }
+}
+
+/// Held by the buffer thread: tells the export task that entries were queued.
 #[derive(Clone)]
 pub struct ExportQueue {
-    tx: mpsc::UnboundedSender<Vec<ResourceSpans>>,
+    wake: Arc<Notify>,
 }
 
 impl ExportQueue {
-    pub fn push(&self, resource_spans: Vec<ResourceSpans>) {
-        // Fails only after the export task ended, which happens at shutdown after the buffer.
-        let _ = self.tx.send(resource_spans);
+    /// Call after committing entries to the export queue.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 }
 
-/// Starts the export task; it ends when every [`ExportQueue`] is dropped and the queue is empty.
+/// The running export task.
+pub struct Exporter {
+    queue: ExportQueue,
+    closing: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Exporter {
+    pub fn queue(&self) -> ExportQueue {
+        self.queue.clone()
+    }
+
+    /// Delivers what is queued, giving up on a downstream that stays down for
+    /// [`task::DRAIN_TIMEOUT`]; what is left stays queued on disk for the next start.
+    pub async fn shutdown(self) {
+        let _ = self.closing.send(true);
+        self.queue.wake();
+        if let Err(err) = self.task.await {
+            warn!(error = %err, "the export task failed");
+        }
+    }
+}
+
+/// Starts the export task on the queue in `store`.
 pub fn start(
     config: &ExportersConfig,
+    store: Arc<SpanStore>,
     counters: Arc<Counters>,
-) -> Result<(ExportQueue, JoinHandle<()>), GatewayError> {
-    let file = config.file.as_ref().map(FileExporter::open).transpose()?;
-    let otlp = config.otlp.as_ref().map(OtlpExporter::new).transpose()?;
-    if file.is_none() && otlp.is_none() {
+) -> Result<Exporter, GatewayError> {
+    let mut sinks = Vec::new();
+    if let Some(file) = &config.file {
+        sinks.push(Sink::File(FileExporter::open(file)?));
+    }
+    if let Some(otlp) = &config.otlp {
+        sinks.push(Sink::Otlp(OtlpExporter::new(otlp, config.max_batch_bytes)?));
+    }
+    if sinks.is_empty() {
         warn!("no exporter configured (exporters.otlp or .file): released traces are dropped");
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(rx, file, otlp, counters));
-    Ok((ExportQueue { tx }, task))
-}
+    let queued = store.outbox_len()?;
+    Counters::add(&counters.export_queue, queued);
 
-async fn run(
-    mut rx: mpsc::UnboundedReceiver<Vec<ResourceSpans>>,
-    mut file: Option<FileExporter>,
-    mut otlp: Option<OtlpExporter>,
-    counters: Arc<Counters>,
-) {
-    let discard = file.is_none() && otlp.is_none();
-    while let Some(first) = rx.recv().await {
-        if discard {
-            continue;
-        }
-        let mut resource_spans = first;
-        while resource_spans.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(more) => resource_spans.extend(more),
-                Err(_) => break,
-            }
-        }
-        let request = ExportTraceServiceRequest { resource_spans };
-        let spans: usize = request
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        let bytes = request.encoded_len();
-
-        let mut delivered = true;
-        if let Some(file) = file.as_mut() {
-            delivered &= file.export(&request).await;
-        }
-        if let Some(otlp) = otlp.as_mut() {
-            delivered &= otlp.export(request).await;
-        }
-        if delivered {
-            Counters::add(&counters.spans_exported, spans as u64);
-            Counters::add(&counters.bytes_exported, bytes as u64);
-        } else {
-            Counters::add(&counters.export_failures, 1);
-        }
-        debug!(spans, bytes, delivered, "export batch");
-    }
-    if let Some(file) = file.as_mut() {
-        file.flush().await;
-    }
+    let wake = Arc::new(Notify::new());
+    let (closing, closing_rx) = watch::channel(false);
+    let task = task::ExportTask {
+        store,
+        sinks,
+        counters,
+        retry: config.retry.clone(),
+        max_batch_bytes: config.max_batch_bytes,
+        wake: Arc::clone(&wake),
+        closing: closing_rx,
+    };
+    Ok(Exporter {
+        queue: ExportQueue { wake },
+        closing,
+        task: tokio::spawn(task.run()),
+    })
 }
