@@ -18,6 +18,10 @@ pub struct ReceiversConfig {
     pub http: SocketAddr,
     /// Largest accepted request body after decompression, in bytes.
     pub max_request_bytes: usize,
+    /// Bytes of requests accepted and not yet committed, across all clients: past it, new
+    /// requests are refused with HTTP 503 + `Retry-After` or gRPC `UNAVAILABLE` + `RetryInfo`,
+    /// which OTLP exporters retry, instead of queueing without bound.
+    pub max_in_flight_bytes: usize,
     /// Credentials every OTLP request must carry; none asked when absent.
     pub auth: Option<crate::AuthConfig>,
     /// TLS on both receivers; plaintext when absent.
@@ -30,6 +34,7 @@ impl Default for ReceiversConfig {
             grpc: SocketAddr::from(([127, 0, 0, 1], 4317)),
             http: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_request_bytes: 16 * 1024 * 1024,
+            max_in_flight_bytes: 64 * 1024 * 1024,
             auth: None,
             tls: None,
         }

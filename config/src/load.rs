@@ -92,6 +92,9 @@ fn validate(config: &Config, problems: &mut Problems) {
     if gateway.receivers.max_request_bytes == 0 {
         problems.push("receivers.max_request_bytes", POSITIVE);
     }
+    if gateway.receivers.max_in_flight_bytes == 0 {
+        problems.push("receivers.max_in_flight_bytes", POSITIVE);
+    }
     if gateway.storage.max_bytes == 0 {
         problems.push("storage.max_bytes", POSITIVE);
     }

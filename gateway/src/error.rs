@@ -53,6 +53,10 @@ pub enum GatewayError {
     /// The OTLP exporter endpoint is not a valid URI.
     #[error("invalid OTLP exporter endpoint {endpoint:?}: {message}")]
     ExporterEndpoint { endpoint: String, message: String },
+    /// More request bytes are waiting to be committed than `receivers.max_in_flight_bytes`:
+    /// the client should retry after a pause.
+    #[error("the gateway is overloaded ({in_flight_limit} request bytes in flight); retry later")]
+    Overloaded { in_flight_limit: usize },
     /// The buffer thread is gone (the gateway is shutting down).
     #[error("the gateway is shutting down")]
     ShuttingDown,

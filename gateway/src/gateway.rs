@@ -114,6 +114,7 @@ impl Gateway {
             Arc::clone(&counters),
             split,
             receivers.max_request_bytes,
+            receivers.max_in_flight_bytes,
         );
         let guard = Guard::load(
             "otlp",

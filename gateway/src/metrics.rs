@@ -20,12 +20,17 @@ struct CountersCollector(Arc<Counters>);
 impl Collector for CountersCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.0.snapshot();
-        let counters: [(&str, &str, u64); 19] = [
+        let counters: [(&str, &str, u64); 20] = [
             ("requests", "OTLP export requests received", s.requests),
             (
                 "requests_rejected",
                 "requests answered with an error",
                 s.requests_rejected,
+            ),
+            (
+                "requests_refused_overload",
+                "requests refused for overload, to be retried by the client",
+                s.requests_refused_overload,
             ),
             ("spans_received", "spans received", s.spans_received),
             (

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Counters {
     pub requests: AtomicU64,
     pub requests_rejected: AtomicU64,
+    pub requests_refused_overload: AtomicU64,
     pub spans_received: AtomicU64,
     pub bytes_received: AtomicU64,
     pub traces_received: AtomicU64,
@@ -38,6 +39,7 @@ impl Counters {
         GatewayStats {
             requests: get(&self.requests),
             requests_rejected: get(&self.requests_rejected),
+            requests_refused_overload: get(&self.requests_refused_overload),
             spans_received: get(&self.spans_received),
             bytes_received: get(&self.bytes_received),
             traces_received: get(&self.traces_received),
@@ -68,6 +70,8 @@ impl Counters {
 pub struct GatewayStats {
     pub requests: u64,
     pub requests_rejected: u64,
+    /// Requests refused because too many request bytes were waiting to be committed.
+    pub requests_refused_overload: u64,
     pub spans_received: u64,
     pub bytes_received: u64,
     /// Distinct traces seen for the first time.

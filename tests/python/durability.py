@@ -21,7 +21,9 @@ from conftest import BIN_DIR, free_port, wait_listening
 class GatewayProcess:
     """`wbpf gateway` on fixed ports and one storage directory, across kills and restarts."""
 
-    def __init__(self, tmp: Path, exporters: str, retention: str = "60s"):
+    def __init__(self, tmp: Path, exporters: str, retention: str = "60s", receivers: str = ""):
+        """`exporters` and `receivers` are YAML lines (indented two spaces) added to those
+        sections."""
         self.tmp = tmp
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -33,6 +35,7 @@ class GatewayProcess:
 receivers:
   grpc: 127.0.0.1:{self.grpc_port}
   http: 127.0.0.1:{self.http_port}
+{receivers}
 admin:
   listen: 127.0.0.1:{self.admin_port}
 storage:

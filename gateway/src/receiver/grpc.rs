@@ -10,13 +10,17 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
-use tonic::Status;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 use tracing::warn;
 
 use super::grpc_service::{Export, TraceServiceRoute};
 use super::Ingestor;
 use crate::guard::Guard;
 use crate::GatewayError;
+
+/// How long an overloaded gateway asks clients to wait before retrying.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Clone)]
 struct Receiver {
@@ -42,6 +46,11 @@ fn to_status(err: GatewayError) -> Status {
             Status::invalid_argument(message)
         }
         GatewayError::TooLarge(message) => Status::resource_exhausted(message),
+        overloaded @ GatewayError::Overloaded { .. } => {
+            // RetryInfo tells OTLP exporters how long to back off before trying again.
+            let details = ErrorDetails::with_retry_info(Some(RETRY_AFTER));
+            Status::with_error_details(Code::Unavailable, overloaded.to_string(), details)
+        }
         other => Status::unavailable(other.to_string()),
     }
 }
@@ -82,4 +91,19 @@ pub async fn serve(
             warn!(receiver = "otlp/grpc", error = %err, "server ended with an error");
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overload_is_unavailable_with_a_retry_delay_the_client_honours() {
+        let status = to_status(GatewayError::Overloaded {
+            in_flight_limit: 1024,
+        });
+        assert_eq!(status.code(), Code::Unavailable);
+        let retry = status.get_details_retry_info().expect("RetryInfo attached");
+        assert_eq!(retry.retry_delay, Some(RETRY_AFTER));
+    }
 }

@@ -1,5 +1,6 @@
 //! OTLP receivers. Both hand validated, per-trace groups to the buffer through [`Ingestor`].
 
+mod admission;
 mod decode;
 pub mod grpc;
 mod grpc_service;
@@ -8,9 +9,11 @@ pub mod http;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use self::admission::Admission;
 use crate::buffer::Command;
 use crate::clock::now_ms;
 use crate::split::{split, SplitOptions};
@@ -24,21 +27,25 @@ pub struct Ingestor {
     commands: mpsc::Sender<Command>,
     counters: Arc<Counters>,
     split: Arc<SplitOptions>,
+    admission: Admission,
     pub max_request_bytes: usize,
 }
 
 impl Ingestor {
-    /// `split.max_bytes` bounds the groups of one request; `max_request_bytes` the request.
+    /// `split.max_bytes` bounds the groups of one request, `max_request_bytes` the request,
+    /// `max_in_flight_bytes` all requests waiting to be committed.
     pub fn new(
         commands: mpsc::Sender<Command>,
         counters: Arc<Counters>,
         split: SplitOptions,
         max_request_bytes: usize,
+        max_in_flight_bytes: usize,
     ) -> Self {
         Self {
             commands,
             counters,
             split: Arc::new(split),
+            admission: Admission::new(max_in_flight_bytes),
             max_request_bytes,
         }
     }
@@ -54,6 +61,10 @@ impl Ingestor {
         mut request: ExportTraceServiceRequest,
     ) -> Result<Report, GatewayError> {
         Counters::add(&self.counters.requests, 1);
+        let _in_flight = self
+            .admission
+            .admit(request.encoded_len())
+            .inspect_err(|_| Counters::add(&self.counters.requests_refused_overload, 1))?;
 
         let options = Arc::clone(&self.split);
         let prepare = move || {
