@@ -21,6 +21,8 @@ use crate::GatewayError;
 
 /// How long a stopping gateway keeps trying a downstream that is down.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after a failed read or removal in the store before trying again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 /// Most queued span groups read at once.
 const MAX_ENTRIES: usize = 1_024;
 
@@ -52,6 +54,11 @@ impl ExportTask {
             }
             let entries = match self.read(from).await {
                 Ok(entries) => entries,
+                Err(err) if drain_until.is_none() => {
+                    error!(error = %err, "reading the export queue failed; trying again");
+                    tokio::time::sleep(STORE_RETRY).await;
+                    continue;
+                }
                 Err(err) => {
                     error!(error = %err, "reading the export queue failed; export stopped");
                     return;
@@ -80,8 +87,9 @@ impl ExportTask {
                 }
             }
             if let Err(err) = self.ack(seqs.clone()).await {
+                // Not removed means delivered again later (at least once), never lost.
                 error!(error = %err, "removing delivered spans from the export queue failed");
-                return;
+                tokio::time::sleep(STORE_RETRY).await;
             }
             self.counters
                 .export_queue
