@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use thiserror::Error;
+use wbpf_otlp::OtlpError;
 
 #[derive(Debug, Error)]
 pub enum GatewayError {
@@ -63,4 +64,16 @@ pub enum GatewayError {
     /// A background thread could not be started or panicked.
     #[error("gateway thread {name}: {message}")]
     Thread { name: &'static str, message: String },
+}
+
+/// Bad bodies are invalid requests; a split over its bound is a request too large.
+impl From<OtlpError> for GatewayError {
+    fn from(err: OtlpError) -> Self {
+        match err {
+            OtlpError::Protobuf(_) | OtlpError::Json { .. } => {
+                Self::InvalidRequest(err.to_string())
+            }
+            OtlpError::SplitTooLarge { .. } => Self::TooLarge(err.to_string()),
+        }
+    }
 }

@@ -23,7 +23,6 @@ mod export;
 mod guard;
 pub mod http_server;
 mod lateral;
-mod limits;
 mod metrics;
 mod mode;
 mod policy_metrics;
@@ -32,7 +31,6 @@ mod split;
 mod stats;
 mod stop;
 mod tls;
-mod validate;
 
 pub use compare::{CompareReader, CompareSnapshot, ModeFigures};
 pub use error::GatewayError;

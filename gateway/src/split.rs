@@ -1,14 +1,16 @@
-//! Splitting an OTLP request into one group of spans per trace.
+//! Splitting an OTLP request into one group of spans per trace, with what the buffer needs
+//! to know about each group.
 //!
-//! Each group keeps the resource and scope of its spans, so a trace read back from storage is
-//! a list of self-contained `ResourceSpans` that export unchanged.
+//! The grouping itself is [`wbpf_otlp::split`]; this adds, per trace, whether it carries a
+//! trigger or satisfies a trigger rule, its root and `tracestate`, and the notes lateral and
+//! context-free triggers match against, and encodes the group as the blob the buffer stores.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
+use wbpf_otlp::split::{by_trace, merge, TraceSpans};
 use wbpf_sampler::tail::is_root;
 use wbpf_sampler::{is_trigger, Decision, TailSampler, TraceData};
 use wbpf_storage::TraceId;
@@ -20,7 +22,7 @@ use crate::lateral::{touches, Touch};
 #[derive(Debug)]
 pub struct TraceGroup {
     pub trace: TraceId,
-    /// Encoded `ResourceSpans` holding only this trace's spans.
+    /// Encoded `ExportTraceServiceRequest` holding only this trace's spans.
     pub blob: Vec<u8>,
     pub spans: u64,
     /// Whether any of the spans is a trigger.
@@ -50,19 +52,6 @@ pub struct SplitOptions {
     pub max_bytes: usize,
 }
 
-/// Per-trace accumulation while splitting.
-#[derive(Default)]
-struct Pending {
-    pieces: Vec<ResourceSpans>,
-    spans: u64,
-    has_trigger: bool,
-    trace_state: String,
-    has_root: bool,
-    touches: Vec<Touch>,
-    activities: Vec<Activity>,
-    orphans: Vec<Orphan>,
-}
-
 /// Splits a validated request. Spans with ids of the wrong length were rejected earlier.
 ///
 /// A group whose spans satisfy one of the `rules` counts as triggered, as if it carried a
@@ -76,76 +65,53 @@ pub fn split(
     options: &SplitOptions,
     now_ms: u64,
 ) -> Result<Vec<TraceGroup>, String> {
-    let max_bytes = options.max_bytes;
-    let mut total = 0usize;
-    let mut groups: HashMap<TraceId, Pending> = HashMap::new();
+    let traces = by_trace(request, options.max_bytes).map_err(|err| err.to_string())?;
+    let groups = traces
+        .into_iter()
+        .map(|trace| group(trace, options, now_ms));
+    Ok(groups.collect())
+}
 
-    for resource_spans in request.resource_spans {
-        for scope_spans in resource_spans.scope_spans {
-            let mut per_trace: HashMap<TraceId, Vec<_>> = HashMap::new();
-            for span in scope_spans.spans {
-                let Some(trace) = TraceId::from_slice(&span.trace_id) else {
-                    continue;
-                };
-                per_trace.entry(trace).or_default().push(span);
+/// Notes what the buffer needs about one trace's spans and encodes them.
+fn group(trace: TraceSpans, options: &SplitOptions, now_ms: u64) -> TraceGroup {
+    let mut spans = trace.pieces.iter().flat_map(|piece| &piece.scope_spans);
+    let first = spans.find_map(|scope| scope.spans.first());
+    let mut group = TraceGroup {
+        trace: TraceId(trace.trace_id),
+        blob: Vec::new(),
+        spans: trace.spans,
+        has_trigger: false,
+        trace_state: first
+            .map(|span| span.trace_state.clone())
+            .unwrap_or_default(),
+        has_root: false,
+        touches: Vec::new(),
+        activities: Vec::new(),
+        orphans: Vec::new(),
+    };
+
+    for piece in &trace.pieces {
+        let resource = piece.resource.as_ref();
+        let resource = resource.map_or(&[][..], |r| r.attributes.as_slice());
+        for span in piece.scope_spans.iter().flat_map(|scope| &scope.spans) {
+            let trigger = is_trigger(span);
+            group.has_trigger |= trigger;
+            group.has_root |= is_root(span);
+            if !options.lateral_keys.is_empty() {
+                touches(&options.lateral_keys, span, trigger, &mut group.touches);
             }
-            for (trace, spans) in per_trace {
-                let entry = groups.entry(trace).or_default();
-                if let (0, Some(first)) = (entry.spans, spans.first()) {
-                    entry.trace_state = first.trace_state.clone();
-                }
-                entry.spans += spans.len() as u64;
-                for span in &spans {
-                    let trigger = is_trigger(span);
-                    entry.has_trigger |= trigger;
-                    entry.has_root |= is_root(span);
-                    if !options.lateral_keys.is_empty() {
-                        touches(&options.lateral_keys, span, trigger, &mut entry.touches);
-                    }
-                    if options.correlate {
-                        let resource = resource_spans.resource.as_ref();
-                        let resource = resource.map_or(&[][..], |r| r.attributes.as_slice());
-                        let (activities, orphans) = (&mut entry.activities, &mut entry.orphans);
-                        observe(resource, span, trigger, activities, orphans);
-                    }
-                }
-                let piece = ResourceSpans {
-                    resource: resource_spans.resource.clone(),
-                    scope_spans: vec![ScopeSpans {
-                        scope: scope_spans.scope.clone(),
-                        spans,
-                        schema_url: scope_spans.schema_url.clone(),
-                    }],
-                    schema_url: resource_spans.schema_url.clone(),
-                };
-                total = total.saturating_add(piece.encoded_len());
-                if total > max_bytes {
-                    return Err(format!(
-                        "request exceeds {max_bytes} bytes once split per trace (each trace \
-                         repeats its resource and scope); send fewer traces per request"
-                    ));
-                }
-                entry.pieces.push(piece);
+            if options.correlate {
+                let (activities, orphans) = (&mut group.activities, &mut group.orphans);
+                observe(resource, span, trigger, activities, orphans);
             }
         }
     }
 
     let rules = options.rules.as_deref();
-    Ok(groups
-        .into_iter()
-        .map(|(trace, pending)| TraceGroup {
-            trace,
-            has_trigger: pending.has_trigger
-                || matches_rules(rules, trace, &pending.pieces, now_ms),
-            blob: merge(pending.pieces).encode_to_vec(),
-            spans: pending.spans,
-            trace_state: pending.trace_state,
-            has_root: pending.has_root,
-            touches: pending.touches,
-            activities: pending.activities,
-            orphans: pending.orphans,
-        })
-        .collect())
+    group.has_trigger =
+        group.has_trigger || matches_rules(rules, group.trace, &trace.pieces, now_ms);
+    group.blob = merge(trace.pieces).encode_to_vec();
+    group
 }
 
 /// Whether the spans of one group satisfy a trigger rule.
@@ -162,28 +128,8 @@ fn matches_rules(
     rules.evaluate(&data, now_ms).decision == Decision::Sampled
 }
 
-/// Concatenates the pieces of one trace into one `ResourceSpans` per distinct resource.
-fn merge(pieces: Vec<ResourceSpans>) -> ResourceSpansList {
-    let mut out: Vec<ResourceSpans> = Vec::new();
-    for piece in pieces {
-        match out
-            .iter_mut()
-            .find(|r| r.resource == piece.resource && r.schema_url == piece.schema_url)
-        {
-            Some(existing) => existing.scope_spans.extend(piece.scope_spans),
-            None => out.push(piece),
-        }
-    }
-    ResourceSpansList {
-        resource_spans: out,
-    }
-}
-
-/// The stored form of a trace group: an `ExportTraceServiceRequest` on the wire, so a stored
-/// blob is itself a valid OTLP message.
-pub type ResourceSpansList = ExportTraceServiceRequest;
-
-/// Decodes a stored blob back into its resource spans.
+/// Decodes a stored blob, an `ExportTraceServiceRequest` of one trace, into its resource
+/// spans.
 pub fn decode_blob(blob: &[u8]) -> Result<Vec<ResourceSpans>, prost::DecodeError> {
     ExportTraceServiceRequest::decode(blob).map(|r| r.resource_spans)
 }
@@ -191,7 +137,7 @@ pub fn decode_blob(blob: &[u8]) -> Result<Vec<ResourceSpans>, prost::DecodeError
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::Span;
+    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
 
     use super::*;
 

@@ -135,7 +135,7 @@ impl Decoder for OtlpDecoder {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        super::decode::protobuf(buf)
+        wbpf_otlp::decode::protobuf(buf)
             .map(Some)
             .map_err(|err| Status::invalid_argument(err.to_string()))
     }

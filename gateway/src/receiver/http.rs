@@ -182,9 +182,10 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, Gate
 
 fn decode(body: &[u8], format: Format) -> Result<ExportTraceServiceRequest, GatewayError> {
     match format {
-        Format::Protobuf => super::decode::protobuf(body),
-        Format::Json => super::decode::json(body),
+        Format::Protobuf => wbpf_otlp::decode::protobuf(body),
+        Format::Json => wbpf_otlp::decode::json(body),
     }
+    .map_err(GatewayError::from)
 }
 
 fn success(format: Format, response: ExportTraceServiceResponse) -> Response<Full<Bytes>> {

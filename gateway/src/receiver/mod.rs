@@ -1,7 +1,6 @@
 //! OTLP receivers. Both hand validated, per-trace groups to the buffer through [`Ingestor`].
 
 mod admission;
-mod decode;
 pub mod grpc;
 mod grpc_service;
 pub mod http;
@@ -12,13 +11,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
+use wbpf_otlp::validate::{validate, Report};
 
 use self::admission::Admission;
 use crate::buffer::Command;
 use crate::clock::now_ms;
 use crate::split::{split, SplitOptions};
 use crate::stats::Counters;
-use crate::validate::{validate, Report};
 use crate::GatewayError;
 
 /// The protocol-independent half of a receiver.
@@ -51,7 +50,7 @@ impl Ingestor {
     }
 
     /// Validates and stores a request; returns once its spans are committed, with what was
-    /// rejected or repaired on the way (see [`crate::validate`]).
+    /// rejected or repaired on the way (see [`wbpf_otlp::validate`]).
     ///
     /// Cancel safety: if the caller is dropped after the request was queued, the spans are
     /// still stored; only the acknowledgement is lost, and a retrying client may send them

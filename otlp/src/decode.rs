@@ -9,12 +9,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::bytes::Buf;
 use prost::Message;
 
-use crate::GatewayError;
+use crate::OtlpError;
 
 const TOO_DEEP: &str = "attribute values nested too deeply";
 
 /// Decodes an `ExportTraceServiceRequest` in protobuf.
-pub fn protobuf(body: impl Buf) -> Result<ExportTraceServiceRequest, GatewayError> {
+pub fn protobuf(body: impl Buf) -> Result<ExportTraceServiceRequest, OtlpError> {
     ExportTraceServiceRequest::decode(body).map_err(|err| {
         let err = err.to_string();
         // The error lists every enclosing field, hundreds of them for this one.
@@ -23,19 +23,20 @@ pub fn protobuf(body: impl Buf) -> Result<ExportTraceServiceRequest, GatewayErro
         } else {
             err
         };
-        GatewayError::InvalidRequest(format!("invalid OTLP protobuf body: {err}"))
+        OtlpError::Protobuf(err)
     })
 }
 
 /// Decodes an `ExportTraceServiceRequest` in OTLP/JSON.
-pub fn json(body: &[u8]) -> Result<ExportTraceServiceRequest, GatewayError> {
+pub fn json(body: &[u8]) -> Result<ExportTraceServiceRequest, OtlpError> {
     serde_json::from_slice(body).map_err(|err| {
-        let hint = if err.to_string().starts_with("recursion limit exceeded") {
+        let message = err.to_string();
+        let hint = if message.starts_with("recursion limit exceeded") {
             TOO_DEEP
         } else {
             "trace and span ids are hex strings"
         };
-        GatewayError::InvalidRequest(format!("invalid OTLP/JSON body: {err} ({hint})"))
+        OtlpError::Json { message, hint }
     })
 }
 
@@ -47,13 +48,6 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     use super::*;
-
-    fn message(err: GatewayError) -> String {
-        match err {
-            GatewayError::InvalidRequest(message) => message,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
 
     #[test]
     fn deep_protobuf_nesting_is_refused_with_a_message() {
@@ -82,7 +76,7 @@ mod tests {
             }],
         };
         let body = request.encode_to_vec();
-        let message = message(protobuf(&body[..]).expect_err("too deep"));
+        let message = protobuf(&body[..]).expect_err("too deep").to_string();
         assert!(message.contains(TOO_DEEP), "{message}");
     }
 
@@ -94,7 +88,7 @@ mod tests {
         }
         let span = format!(r#"{{"attributes":[{{"key":"k","value":{value}}}]}}"#);
         let body = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#);
-        let message = message(json(body.as_bytes()).expect_err("too deep"));
+        let message = json(body.as_bytes()).expect_err("too deep").to_string();
         assert!(message.contains(TOO_DEEP), "{message}");
     }
 
@@ -102,7 +96,7 @@ mod tests {
     fn invalid_utf8_in_a_protobuf_string_says_so() {
         // ResourceSpans { schema_url (field 3) = b"\xff" }
         let body = [0x0a, 0x03, 0x1a, 0x01, 0xff];
-        let message = message(protobuf(&body[..]).expect_err("invalid UTF-8"));
+        let message = protobuf(&body[..]).expect_err("invalid UTF-8").to_string();
         assert!(message.contains("not UTF-8"), "{message}");
     }
 }
