@@ -115,9 +115,14 @@ pub struct SyscallLatencyConfig {
     /// Processes (thread group ids) to watch.
     #[serde(default)]
     pub pids: Vec<u32>,
-    /// Command names (`comm`, at most 15 bytes) to watch; at least one of `pids` and `comms`.
+    /// Command names (`comm`, at most 15 bytes) to watch.
     #[serde(default)]
     pub comms: Vec<String>,
+    /// Cgroups (v2) to watch, by the path of their directory, such as
+    /// `/sys/fs/cgroup/system.slice/nginx.service`: the processes directly in each, not those
+    /// in its child cgroups. At least one of `pids`, `comms` and `cgroups` must be set.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
     /// How to hook the syscalls; `auto` picks what the kernel offers.
     #[serde(default)]
     pub hook: SyscallHook,
@@ -292,6 +297,10 @@ pub struct ProbeConfig {
     /// loopback by default, `null` turns it off.
     #[serde(default = "default_admin")]
     pub admin: Option<SocketAddr>,
+    /// Refuse to start while holding Linux capabilities the configured detectors do not need
+    /// (such as running as full root); read at start only.
+    #[serde(default)]
+    pub strict_privileges: bool,
 }
 
 fn default_admin() -> Option<SocketAddr> {
@@ -365,6 +374,13 @@ mod tests {
         assert_eq!(syscall.threshold, Duration::from_millis(50));
         assert_eq!(syscall.comms, ["postgres"]);
         assert!(syscall.pids.is_empty());
+        assert!(syscall.cgroups.is_empty());
+
+        let yaml = "type: syscall_latency\nthreshold: 50ms\ncgroups: [/sys/fs/cgroup/db]\n";
+        let Ok(DetectorConfig::SyscallLatency(syscall)) = parse(yaml) else {
+            panic!("syscall_latency with cgroups parses");
+        };
+        assert_eq!(syscall.cgroups, [PathBuf::from("/sys/fs/cgroup/db")]);
 
         let yaml = "type: memory_pressure\nmigration:\n  max_failures: 0\n";
         let Ok(DetectorConfig::MemoryPressure(memory)) = parse(yaml) else {
@@ -408,5 +424,22 @@ mod tests {
         let typo = "type: pool_faults\npaths: [/dev/dax]\nmax_fault: 5\n";
         let message = parse(typo).expect_err("unknown key");
         assert!(message.contains("max_fault"), "{message}");
+    }
+
+    #[test]
+    fn strict_privileges_is_off_unless_asked_for_and_typos_name_the_key() {
+        let config = crate::parse_str("probe:\n  detectors: []\n", "p.yaml").expect("parses");
+        assert!(!config.probe.expect("probe section").strict_privileges);
+
+        let strict = "probe:\n  strict_privileges: true\n";
+        let config = crate::parse_str(strict, "p.yaml").expect("parses");
+        assert!(config.probe.expect("probe section").strict_privileges);
+
+        let typo = "probe:\n  strict_privilege: true\n";
+        let message = crate::parse_str(typo, "p.yaml")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(message.starts_with("p.yaml:2:"), "{message}");
+        assert!(message.contains("strict_privilege"), "{message}");
     }
 }

@@ -171,6 +171,7 @@ mod tests {
             context: None,
             detectors,
             admin: None,
+            strict_privileges: false,
         }
     }
 
@@ -184,6 +185,7 @@ mod tests {
                 threshold: Duration::from_millis(50),
                 pids: vec![],
                 comms: vec!["postgres".to_owned()],
+                cgroups: Vec::new(),
                 hook: SyscallHook::Auto,
             }),
             pressure(),

@@ -2,7 +2,8 @@
 //!
 //! The verdict comes from the same checks the probe makes before loading a detector (see
 //! `requirements`): kernel BTF, tracefs, uprobes, program and map types, helpers and the
-//! tracepoints each detector hooks, plus the binaries its uprobes attach to. Nothing is
+//! tracepoints each detector hooks, plus the binaries its uprobes attach to, and the Linux
+//! capabilities it needs against those this process holds (see `privileges`). Nothing is
 //! attached. Without a configuration every detector type is checked in its fullest form.
 
 use std::fmt;
@@ -12,6 +13,7 @@ use wbpf_config::ProbeConfig;
 
 use crate::detector::{self, Detector, Spec};
 use crate::features::{Availability, Feature, KernelFeatures};
+use crate::privileges::{self, Capability, Need, Privileges};
 use crate::requirements;
 use crate::ProbeError;
 
@@ -33,6 +35,8 @@ pub struct Diagnosis {
     pub detector: String,
     pub detector_type: &'static str,
     pub status: Status,
+    /// The capabilities it needs, each with whether this process holds it.
+    pub capabilities: Vec<(Need, bool)>,
 }
 
 /// What `wbpf doctor` prints: the kernel checks and a verdict per detector.
@@ -40,6 +44,8 @@ pub struct Diagnosis {
 pub struct DoctorReport {
     pub features: Vec<(Feature, Availability)>,
     pub detectors: Vec<Diagnosis>,
+    /// This process's privileges; `None` when they cannot be read.
+    pub privileges: Option<Privileges>,
 }
 
 impl DoctorReport {
@@ -55,6 +61,7 @@ impl DoctorReport {
 /// Blocking (a few `bpf()` syscalls and file lookups).
 pub fn diagnose(config: Option<&ProbeConfig>) -> Result<DoctorReport, ProbeError> {
     let mut features = KernelFeatures::default();
+    let privileges = Privileges::current().ok();
     let detectors = match config {
         Some(config) => {
             let context = config
@@ -64,28 +71,57 @@ pub fn diagnose(config: Option<&ProbeConfig>) -> Result<DoctorReport, ProbeError
             detector::resolve(config)?
                 .iter()
                 .map(|detector| diagnose_one(&mut features, detector, context.clone()))
+                .map(|diagnosis| with_capabilities(diagnosis, privileges.as_ref()))
                 .collect()
         }
         None => detector::TYPES
             .iter()
-            .map(|&detector_type| Diagnosis {
-                detector: detector_type.to_owned(),
-                detector_type,
-                status: verdict(&mut features, &requirements::of_type(detector_type, true)),
+            .map(|&detector_type| {
+                let needs = requirements::of_type(detector_type, true);
+                let diagnosis = Diagnosis {
+                    detector: detector_type.to_owned(),
+                    detector_type,
+                    status: verdict(&mut features, &needs),
+                    capabilities: Vec::new(),
+                };
+                // Capabilities without the context uprobe: its own line says what it takes.
+                let own = requirements::of_type(detector_type, false);
+                with_capabilities((diagnosis, own), privileges.as_ref())
             })
             .collect(),
     };
     Ok(DoctorReport {
         features: features.all().to_vec(),
         detectors,
+        privileges,
     })
+}
+
+/// Adds the capabilities a detector needing the kernel `features` takes; a missing one makes
+/// it unavailable, ahead of any kernel check (which may have failed for want of it).
+fn with_capabilities(
+    (mut diagnosis, features): (Diagnosis, Vec<Feature>),
+    privileges: Option<&Privileges>,
+) -> Diagnosis {
+    let Some(privileges) = privileges else {
+        return diagnosis;
+    };
+    let needs = privileges::needs(diagnosis.detector_type, &features, privileges);
+    if let Some(error) = privileges::missing(privileges, &needs) {
+        diagnosis.status = Status::Unavailable(error.to_string());
+    }
+    diagnosis.capabilities = needs
+        .into_iter()
+        .map(|need| (need, privileges.effective.grants(need.capability)))
+        .collect();
+    diagnosis
 }
 
 fn diagnose_one(
     features: &mut KernelFeatures,
     detector: &Detector,
     context: Option<PathBuf>,
-) -> Diagnosis {
+) -> (Diagnosis, Vec<Feature>) {
     let needs = requirements::of_detector(features, detector, context.is_some());
     let mut status = verdict(features, &needs);
     if status == Status::Ready {
@@ -97,11 +133,13 @@ fn diagnose_one(
             ));
         }
     }
-    Diagnosis {
+    let diagnosis = Diagnosis {
         detector: detector.name.clone(),
         detector_type: detector.type_name(),
         status,
-    }
+        capabilities: Vec::new(),
+    };
+    (diagnosis, needs)
 }
 
 /// Missing beats unknown: a detector is unavailable as soon as one need is known missing.
@@ -146,6 +184,39 @@ impl fmt::Display for DoctorReport {
                 }
             }
         }
-        Ok(())
+        let Some(privileges) = &self.privileges else {
+            return writeln!(f, "capabilities: cannot be read from /proc/self/status");
+        };
+        let held = privileges.effective;
+        match held.iter().count() {
+            count if count > 8 => writeln!(f, "capabilities (held: {count} of them):")?,
+            _ => writeln!(f, "capabilities (held: {held}):")?,
+        }
+        for diagnosis in &self.detectors {
+            let needs: Vec<String> = diagnosis
+                .capabilities
+                .iter()
+                .map(|(need, held)| {
+                    let verdict = if *held { "held" } else { "missing" };
+                    format!("{} {verdict}", need.capability)
+                })
+                .collect();
+            writeln!(
+                f,
+                "  {} ({}): {}",
+                diagnosis.detector,
+                diagnosis.detector_type,
+                needs.join(", ")
+            )?;
+        }
+        let context = if held.grants(Capability::SYS_ADMIN) {
+            "held"
+        } else {
+            "missing"
+        };
+        writeln!(
+            f,
+            "  trace context (the `context:` uprobe): CAP_SYS_ADMIN {context}"
+        )
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Every variant names what was being done (program, symbol, binary, map, gateway) and keeps
 //! the underlying error as its `source`, so `{:#}` with anyhow prints the whole chain. A
-//! permission failure anywhere in the chain adds the capabilities the probe needs.
+//! permission failure anywhere in the chain points to `wbpf doctor`, which lists the capabilities
+//! each detector needs.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -37,6 +38,34 @@ pub enum ProbeError {
         feature: String,
         /// Empty, or what to do about it, starting with "; ".
         hint: &'static str,
+    },
+
+    /// The probe lacks a Linux capability a detector needs.
+    #[error("needs {capability} {why}; the probe holds {held}")]
+    MissingCapability {
+        capability: String,
+        why: &'static str,
+        held: String,
+    },
+
+    /// `strict_privileges`: the probe holds capabilities no configured detector needs.
+    #[error(
+        "strict_privileges: the probe holds capabilities its detectors do not need: {extra}; \
+         run it with only {needed}: in a systemd unit, `{systemd}` with `User=` and a \
+         `CapabilityBoundingSet=` of the same, or `{setpriv}`"
+    )]
+    ExcessCapabilities {
+        extra: String,
+        needed: String,
+        systemd: String,
+        setpriv: String,
+    },
+
+    #[error("cannot tell which capabilities the probe holds: {reason}")]
+    Privileges {
+        reason: String,
+        #[source]
+        source: Option<io::Error>,
     },
 
     #[error("kernel BTF not found at {path} (needs a kernel built with CONFIG_DEBUG_INFO_BTF)")]
@@ -207,7 +236,7 @@ impl fmt::Display for Hint {
         match self {
             Hint::None => Ok(()),
             Hint::Privileges => {
-                f.write_str(": permission denied (needs CAP_BPF and CAP_PERFMON; run as root)")
+                f.write_str(": permission denied (`wbpf doctor` lists the capabilities needed)")
             }
         }
     }
@@ -272,7 +301,7 @@ mod tests {
         };
         let expected = concat!(
             "loading program fn_exit: permission denied ",
-            "(needs CAP_BPF and CAP_PERFMON; run as root)"
+            "(`wbpf doctor` lists the capabilities needed)"
         );
         assert_eq!(error.to_string(), expected);
     }

@@ -17,7 +17,8 @@
 //! rewrites percentile thresholds, `leak_scan` finds leaked pool objects, `pool_maps` keeps
 //! the pool address ranges current.
 //!
-//! Needs root (CAP_BPF and CAP_PERFMON), kernel BTF at `/sys/kernel/btf/vmlinux`, uprobes and BPF
+//! Needs the capabilities `privileges` lists per detector (CAP_BPF and CAP_PERFMON, and for
+//! uprobes CAP_SYS_ADMIN), kernel BTF at `/sys/kernel/btf/vmlinux`, uprobes and BPF
 //! cookies (kernel 5.15+), BPF atomics (5.12+). `memory_pressure` and `pool_faults` also need a
 //! mounted tracefs; nothing needs bpffs (nothing is pinned). A detector type that cannot load is
 //! reported by [`Probe::failures`] and the others run. Before loading, each detector's needs
@@ -41,6 +42,7 @@ mod memory_pressure;
 mod pool_faults;
 mod pool_maps;
 mod pool_objects;
+mod privileges;
 mod probe;
 mod reload;
 mod requirements;
@@ -54,6 +56,7 @@ pub use detector::MAX_DETECTORS;
 pub use doctor::{diagnose, Diagnosis, DoctorReport, Status};
 pub use error::{DetectorFailure, Hint, ProbeError};
 pub use features::{Availability, Feature};
+pub use privileges::{Capability, CapabilitySet, Need, Privileges};
 pub use probe::Probe;
 pub use reload::{Change, ReloadReport, Timing};
 pub use stats::{ProbeStats, TimingStats, TypeTimings};

@@ -22,13 +22,13 @@ use crate::loader::{
     self, Group, COUNTER_MAP_FULL, COUNTER_RINGBUF_FULL, COUNTER_UNMATCHED_RETURN,
 };
 use crate::reload::{self, Action, Configured, ReloadReport, Timing};
-use crate::requirements;
 use crate::stats::{Counters, ProbeStats, TypeTimings};
 use crate::table::Table;
 use crate::{
     exporter, function_latency, memory_pressure, pool_faults, pool_objects, ringbuf,
     syscall_latency, ProbeError,
 };
+use crate::{privileges, requirements};
 
 const MAP_HISTOGRAM: &str = "latency_hist";
 
@@ -74,13 +74,19 @@ impl Probe {
     /// A detector that cannot start (a missing symbol, a tracepoint or feature this kernel
     /// lacks) is logged at ERROR and listed by [`Probe::failures`]; the others run. Fails when
     /// the configuration is invalid or no detector at all could start (the error lists each
-    /// one's cause), e.g. without root (CAP_BPF and CAP_PERFMON) or kernel BTF.
+    /// one's cause), e.g. without the capabilities a detector needs (named with it) or kernel
+    /// BTF. With `strict_privileges`, also fails when holding capabilities none of the
+    /// configured detectors needs, naming them.
     ///
     /// Must be called inside a tokio runtime that outlives the probe (the gRPC channel and the
     /// reader tasks live on it). If the returned future is dropped early, whatever was
     /// attached is detached again.
     pub async fn start(config: &ProbeConfig) -> Result<Probe, ProbeError> {
         let detectors = configured(config)?;
+        if config.strict_privileges {
+            let detectors: Vec<&Detector> = detectors.iter().map(|entry| &entry.detector).collect();
+            privileges::refuse_excess(&detectors, config.context.is_some())?;
+        }
         let clock = KtimeClock::measure()?;
         let counters = Arc::new(Counters::default());
         let provider = exporter::provider(&config.gateway, Arc::clone(&counters))?;
@@ -350,14 +356,17 @@ impl Probe {
     }
 
     /// Splits detectors into those this kernel can run and the failures of those it cannot
-    /// (a feature known to be missing); unknown checks let a detector through to the loader.
+    /// (a capability the probe lacks, a feature known to be missing); unknown checks let a
+    /// detector through to the loader.
     fn gate(&mut self, detectors: Vec<Detector>) -> (Vec<Detector>, Vec<DetectorFailure>) {
         let context = self.context.is_some();
         let mut ready = Vec::new();
         let mut failures = Vec::new();
         for detector in detectors {
             let needs = requirements::of_detector(&mut self.features, &detector, context);
-            match requirements::missing(&mut self.features, &needs) {
+            let lacking = privileges::missing_for(detector.type_name(), &needs)
+                .or_else(|| requirements::missing(&mut self.features, &needs));
+            match lacking {
                 None => ready.push(detector),
                 Some(error) => failures.extend(loader::fail_all(&[&detector], error)),
             }

@@ -40,6 +40,7 @@ async fn the_flagged_fraction_converges_to_one_minus_the_percentile() {
             pid: None,
         })],
         admin: None,
+        strict_privileges: false,
     };
     let probe = common::start_probe(&config).await;
 

@@ -47,6 +47,7 @@ async fn slow_calls_trigger_spans_in_the_published_trace_and_fast_calls_do_not()
         }),
         detectors: vec![latency(Some("test-work"), "wbpf_test_work")],
         admin: None,
+        strict_privileges: false,
     };
     let probe = common::start_probe(&config).await;
 
@@ -108,6 +109,7 @@ async fn a_missing_symbol_fails_start_naming_the_symbol_and_the_binary() {
         context: None,
         detectors: vec![latency(None, "wbpf_no_such_symbol")],
         admin: None,
+        strict_privileges: false,
     };
 
     let error = match Probe::start(&config).await {
@@ -139,10 +141,12 @@ async fn a_detector_that_cannot_attach_is_reported_and_the_others_still_run() {
                 threshold: Duration::from_secs(3600),
                 pids: vec![],
                 comms: vec!["wbpf-no-such".to_owned()],
+                cgroups: Vec::new(),
                 hook: SyscallHook::Auto,
             }),
         ],
         admin: None,
+        strict_privileges: false,
     };
 
     let probe = match Probe::start(&config).await {

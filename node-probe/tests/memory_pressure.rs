@@ -107,6 +107,7 @@ fn config(gateway: String, migration: Option<MigrationConfig>) -> ProbeConfig {
             oom_kill: true,
         })],
         admin: None,
+        strict_privileges: false,
     }
 }
 

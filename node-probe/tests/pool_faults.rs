@@ -41,6 +41,7 @@ fn config(
             rescan: RESCAN,
         })],
         admin: None,
+        strict_privileges: false,
     }
 }
 

@@ -34,6 +34,7 @@ fn config(gateway: String) -> ProbeConfig {
             leak_idle: false,
         })],
         admin: None,
+        strict_privileges: false,
     }
 }
 

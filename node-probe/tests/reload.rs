@@ -26,6 +26,7 @@ fn config(gateway: &str, function_threshold: Option<Duration>) -> ProbeConfig {
         threshold: Duration::from_millis(20),
         pids: vec![],
         comms: vec![COMM.to_owned()],
+        cgroups: Vec::new(),
         hook: SyscallHook::Auto,
     })];
     if let Some(threshold) = function_threshold {
@@ -42,6 +43,7 @@ fn config(gateway: &str, function_threshold: Option<Duration>) -> ProbeConfig {
         context: None,
         detectors,
         admin: None,
+        strict_privileges: false,
     }
 }
 

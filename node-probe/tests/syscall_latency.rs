@@ -5,12 +5,15 @@
 mod common;
 
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{collect, int, next_span, string, target};
+use common::{collect, hex, int, next_span, string, target};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use wbpf_config::{DetectorConfig, ProbeConfig, SyscallHook, SyscallLatencyConfig};
+use wbpf_config::{
+    ContextConfig, DetectorConfig, ProbeConfig, SyscallHook, SyscallLatencyConfig,
+};
 
 const THRESHOLD: Duration = Duration::from_millis(20);
 /// `nanosleep` on x86-64 and on the generic table (arm64, riscv).
@@ -37,9 +40,11 @@ fn config_with_hook(
             threshold: THRESHOLD,
             pids,
             comms: comms.iter().map(|comm| comm.to_string()).collect(),
+            cgroups: Vec::new(),
             hook,
         })],
         admin: None,
+        strict_privileges: false,
     }
 }
 
@@ -150,4 +155,109 @@ async fn the_tracepoint_hook_catches_the_same_slow_syscall() {
     assert_eq!(int(&all[0], "wbpf.syscall.nr"), SYS_NANOSLEEP);
     assert!(int(&all[0], "wbpf.duration_ns") >= 60_000_000);
     probe.shutdown().await.expect("clean shutdown");
+}
+
+/// A cgroup v2 of its own under the machine's cgroup2 mount, removed when dropped (once the
+/// processes moved into it have exited).
+struct TestCgroup {
+    path: PathBuf,
+}
+
+impl TestCgroup {
+    fn create(name: &str) -> TestCgroup {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read mounts");
+        let mount = mounts
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|fields| fields.get(2) == Some(&"cgroup2"))
+            .map(|fields| PathBuf::from(fields[1]))
+            .expect("a cgroup2 mount (cgroup v2 or hybrid hierarchy)");
+        let path = mount.join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir(&path).expect("create a cgroup (needs root)");
+        TestCgroup { path }
+    }
+
+    fn add(&self, pid: u32) {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).expect("move into it");
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// Starts the target blocked on stdin, to publish `trace_id` and sleep 60 ms once woken.
+fn waiting_target(trace_id: &str, span_id: &str) -> Child {
+    Command::new(target())
+        .args(["traced-syscalls", trace_id, span_id, "60"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn the target")
+}
+
+async fn wake_and_wait(mut child: Child) {
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"x")
+        .expect("wake the child");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("wait task")
+        .expect("wait for the target");
+    assert!(status.success(), "target failed: {status}");
+}
+
+fn cgroup_config(gateway: String, cgroup: &Path) -> ProbeConfig {
+    ProbeConfig {
+        context: Some(ContextConfig {
+            binary: target(),
+            symbol: "wbpf_trace_context".to_owned(),
+        }),
+        detectors: vec![DetectorConfig::SyscallLatency(SyscallLatencyConfig {
+            name: Some("test-cgroup".to_owned()),
+            threshold: THRESHOLD,
+            pids: Vec::new(),
+            comms: Vec::new(),
+            cgroups: vec![cgroup.to_owned()],
+            hook: SyscallHook::Auto,
+        })],
+        ..config(gateway, Vec::new(), &[])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_syscall_in_a_watched_cgroup_triggers_in_the_published_trace() {
+    let _serial = common::SERIAL.lock().await;
+    common::init_logging();
+    let (addr, mut spans) = common::start_sink().await;
+    let cgroup = TestCgroup::create("wbpf-sc-cgroup");
+    let probe = common::start_probe(&cgroup_config(format!("http://{addr}"), &cgroup.path)).await;
+
+    // Both publish a trace and make the same slow call; only the one in the cgroup is watched.
+    const INSIDE: (&str, &str) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    const OUTSIDE: (&str, &str) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let inside = waiting_target(INSIDE.0, INSIDE.1);
+    let outside = waiting_target(OUTSIDE.0, OUTSIDE.1);
+    let pid = inside.id();
+    cgroup.add(pid);
+    wake_and_wait(inside).await;
+    wake_and_wait(outside).await;
+
+    let all = collect(&mut spans, Duration::from_millis(1500)).await;
+    assert_eq!(all.len(), 1, "only the watched cgroup's nanosleep: {all:?}");
+    let span = &all[0];
+    assert_eq!(hex(&span.trace_id), INSIDE.0);
+    assert_eq!(hex(&span.parent_span_id), INSIDE.1);
+    assert_eq!(string(span, "wbpf.detector.name"), "test-cgroup");
+    assert_eq!(int(span, "process.pid"), i64::from(pid));
+    assert_eq!(int(span, "wbpf.syscall.nr"), SYS_NANOSLEEP);
+    assert!(int(span, "wbpf.duration_ns") >= 60_000_000);
+    assert!(common::attribute(span, "wbpf.context").is_none());
+
+    let stats = probe.shutdown().await.expect("clean shutdown");
+    assert_eq!(stats.triggers_without_context, 0);
 }

@@ -73,8 +73,9 @@ pub struct DemoArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
-    /// Do not read the workload's published trace context: triggers then carry only process,
-    /// thread and time, and the gateway matches them to traces (`sampling.correlation`).
+    /// Run the workload without publishing trace context (and the probe without reading it):
+    /// triggers then carry only process, thread and time, and the gateway matches them to
+    /// traces (`sampling.correlation`).
     #[arg(long)]
     no_context: bool,
     /// Keep the RocksDB directory, export file and ground truth here instead of a temp dir.
@@ -148,6 +149,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         base_port: crate::ports::free_triple()?,
         log_filter: std::env::var("RUST_LOG").ok().or(Some("warn".to_owned())),
         seed: args.seed,
+        publish_context: !args.no_context,
     };
     let started = Instant::now();
     let (workload_stats, truth) = tokio::task::spawn_blocking(move || {
@@ -282,6 +284,7 @@ fn probe_config(
             }),
         ],
         admin: None,
+        strict_privileges: false,
     }
 }
 
