@@ -7,7 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/wbpf-target}"
 
 need_apt=()
-for pkg in clang llvm bpftool libbpf-dev libclang-dev docker-compose python3-pip openssl; do
+# util-linux: setpriv, which the capability tests run the probe under.
+for pkg in clang llvm bpftool libbpf-dev libclang-dev docker-compose python3-pip openssl \
+    util-linux; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
         || need_apt+=("$pkg")
 done

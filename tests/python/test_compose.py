@@ -22,7 +22,9 @@ def test_compose_file_is_valid_for_docker_compose():
     assert set(services) == {"jaeger", "gateway", "probe", "workload"}
 
     probe = services["probe"]
-    assert probe["privileged"] is True
+    assert "privileged" not in probe, "the probe gets capabilities, not privileged mode"
+    assert probe["cap_drop"] == ["ALL"]
+    assert sorted(probe["cap_add"]) == ["BPF", "PERFMON", "SYS_ADMIN"]
     assert probe["pid"] == "host"
     mounts = " ".join(str(v) for v in probe["volumes"])
     for path in ("/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/bpf"):
