@@ -17,7 +17,16 @@ const TRACEPARENT: &str = "traceparent";
 /// A no-op that exists to be uprobed: the probe keys its thread-id -> trace-context map on the
 /// arguments of each call. `trace_id_hi` and `trace_id_lo` are the trace id's bytes 0-7 and
 /// 8-15 read big-endian, `span_id` the span id's bytes read big-endian; all zero means the
-/// thread no longer works for any request.
+/// thread no longer works for any request. On x86-64 it starts with a 5-byte nop, which
+/// makes the uprobe cheap (see [`crate::probe_site`]).
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+#[unsafe(naked)]
+pub extern "C" fn wbpf_trace_context(trace_id_hi: u64, trace_id_lo: u64, span_id: u64) {
+    core::arch::naked_asm!(crate::probe_site!(), "ret")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn wbpf_trace_context(trace_id_hi: u64, trace_id_lo: u64, span_id: u64) {

@@ -14,6 +14,22 @@
 //!
 //! [`runner`] starts and stops the three processes for `wbpf demo`.
 
+/// The first instruction of every hook on x86-64: a 5-byte nop (`nopl 0x0(%rax,%rax,1)`).
+///
+/// A uprobe normally replaces the probed instruction with a breakpoint, so every hit costs a
+/// trap: about 11 µs on the KVM guest this project is tested on (2.5-3 µs is the usual figure
+/// on bare metal). Since Linux 6.18 (x86-64), a uprobe on exactly this nop is rewritten on its
+/// first hit into a call to a trampoline that enters the kernel by a system call instead:
+/// about 0.4 µs per hit on the same guest. USDT probes use the same nop for the same reason.
+/// Older kernels and other architectures run it as a plain instruction under an ordinary
+/// uprobe.
+#[macro_export]
+macro_rules! probe_site {
+    () => {
+        ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00"
+    };
+}
+
 pub mod context;
 pub mod error;
 pub mod ground_truth;

@@ -41,14 +41,56 @@ pub(crate) fn take_staged() -> Vec<u8> {
 /// Returns the number of bytes copied, or 0 if the staging buffer holds fewer than `len` bytes
 /// for a write or is in use.
 ///
+/// On x86-64 this is the 5-byte nop that makes a uprobe cheap ([`crate::probe_site`]) and a
+/// jump to the copy: the arguments are still in their registers and the return address on
+/// the stack, so the copy returns straight to the caller (or to a uretprobe's trampoline, which
+/// then times the whole access).
+///
 /// # Safety
 ///
 /// `base + offset .. base + offset + len` must lie inside one live mapping that stays mapped
 /// for the duration of the call, and must only be accessed atomically by other threads and
 /// processes while this call runs.
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+#[unsafe(naked)]
+pub unsafe extern "C" fn wbpf_pool_access(
+    object_id: u64,
+    base: *mut u8,
+    offset: u64,
+    len: u64,
+    write: u32,
+    stall_ns: u64,
+) -> u64 {
+    core::arch::naked_asm!(crate::probe_site!(), "jmp {copy}", copy = sym copy)
+}
+
+/// See the x86-64 version.
+///
+/// # Safety
+///
+/// As there.
+#[cfg(not(target_arch = "x86_64"))]
 #[no_mangle]
 #[inline(never)]
 pub unsafe extern "C" fn wbpf_pool_access(
+    object_id: u64,
+    base: *mut u8,
+    offset: u64,
+    len: u64,
+    write: u32,
+    stall_ns: u64,
+) -> u64 {
+    // SAFETY: the caller upholds the contract `copy` shares with this function.
+    unsafe { copy(object_id, base, offset, len, write, stall_ns) }
+}
+
+/// The work of [`wbpf_pool_access`], with its arguments and contract.
+///
+/// # Safety
+///
+/// As [`wbpf_pool_access`].
+unsafe extern "C" fn copy(
     object_id: u64,
     base: *mut u8,
     offset: u64,

@@ -22,7 +22,7 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
-use crate::context::{inject, SpanAnnouncement};
+use crate::context::inject;
 use crate::error::DemoError;
 use crate::pool::{Access, ObjectId, Pool};
 use crate::protocol::{Downstream, Request, Response};
@@ -96,8 +96,12 @@ pub(crate) fn end<T>(cx: &Context, result: &Result<T, DemoError>) {
     span.end();
 }
 
-/// Runs one pool access in its own INTERNAL span, announced to the probe while it runs.
-/// `access` returns its value and where in the pool it landed.
+/// Runs one pool access in its own INTERNAL span. `access` returns its value and where in the
+/// pool it landed.
+///
+/// The span is not announced to the probe: the service's SERVER span, announced for the whole
+/// request, already names the trace, and each announcement is a uprobe hit (two per span).
+/// A trigger during the access therefore becomes a child of the SERVER span.
 pub(crate) fn pool_access<T>(
     tracer: &SdkTracer,
     cx: &Context,
@@ -118,10 +122,8 @@ pub(crate) fn pool_access<T>(
         ])
         .start_with_context(tracer, cx);
     let cx = cx.with_span(span);
-    let announced = SpanAnnouncement::enter(cx.span().span_context());
 
     let result = access(pool);
-    drop(announced);
 
     if let Ok((_, landed)) = &result {
         cx.span().set_attributes([
