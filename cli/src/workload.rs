@@ -68,6 +68,7 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         },
         log_filter: None,
         seed: 1,
+        publish_context: true,
     };
     let workload = tokio::task::spawn_blocking(move || wbpf_demo::spawn(&options)).await??;
     crate::signals::terminated().await?;

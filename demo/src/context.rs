@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::SpanContext;
@@ -47,6 +48,16 @@ pub fn hook_args(span: &SpanContext) -> [u64; 3] {
     ]
 }
 
+/// Whether this process announces spans through the hook at all.
+static PUBLISHING: AtomicBool = AtomicBool::new(true);
+
+/// Turns announcing off (or on) for the whole process: `--no-context` makes a workload that
+/// never tells the probe which request a thread serves, as an uninstrumented application
+/// would, so its triggers must be matched by process, thread and time.
+pub fn set_publishing(on: bool) {
+    PUBLISHING.store(on, Ordering::Relaxed);
+}
+
 thread_local! {
     /// What this thread last announced through the hook.
     static ANNOUNCED: Cell<[u64; 3]> = const { Cell::new([0; 3]) };
@@ -57,16 +68,19 @@ thread_local! {
 #[derive(Debug)]
 #[must_use = "the span is announced only while the guard lives"]
 pub struct SpanAnnouncement {
-    previous: [u64; 3],
+    /// What to re-announce on drop; `None` when announcing is off.
+    previous: Option<[u64; 3]>,
     /// The announcement belongs to the thread that made it.
     _not_send: PhantomData<*const ()>,
 }
 
 impl SpanAnnouncement {
     pub fn enter(span: &SpanContext) -> Self {
-        let args = hook_args(span);
-        let previous = ANNOUNCED.with(|announced| announced.replace(args));
-        wbpf_trace_context(args[0], args[1], args[2]);
+        let previous = PUBLISHING.load(Ordering::Relaxed).then(|| {
+            let args = hook_args(span);
+            wbpf_trace_context(args[0], args[1], args[2]);
+            ANNOUNCED.with(|announced| announced.replace(args))
+        });
         Self {
             previous,
             _not_send: PhantomData,
@@ -76,8 +90,11 @@ impl SpanAnnouncement {
 
 impl Drop for SpanAnnouncement {
     fn drop(&mut self) {
-        ANNOUNCED.with(|announced| announced.set(self.previous));
-        let [hi, lo, span] = self.previous;
+        let Some(previous) = self.previous else {
+            return;
+        };
+        ANNOUNCED.with(|announced| announced.set(previous));
+        let [hi, lo, span] = previous;
         wbpf_trace_context(hi, lo, span);
     }
 }

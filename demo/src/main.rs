@@ -67,6 +67,10 @@ struct Cli {
     /// Frontend: load-generator threads.
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// Never call `wbpf_trace_context`: the probe then cannot tell which request a thread
+    /// serves, and its triggers are matched to traces by process, thread and time.
+    #[arg(long)]
+    no_context: bool,
 }
 
 impl Cli {
@@ -90,6 +94,7 @@ impl Cli {
             stats: self.stats,
             seed: self.seed,
             workers: self.workers,
+            publish_context: !self.no_context,
             ..ServiceConfig::new(self.role, self.pool)
         }
     }

@@ -40,6 +40,8 @@ pub struct WorkloadOptions {
     /// `RUST_LOG` of the services; inherited when `None`.
     pub log_filter: Option<String>,
     pub seed: u64,
+    /// Whether the services announce their requests through `wbpf_trace_context`.
+    pub publish_context: bool,
 }
 
 /// The running services. Dropping it kills whatever still runs (without a flush); call
@@ -298,6 +300,9 @@ fn service_command(opts: &WorkloadOptions, role: &str, listen: SocketAddr) -> Co
         .arg("--stall")
         .arg(humantime::format_duration(opts.stall).to_string())
         .stdin(Stdio::null());
+    if !opts.publish_context {
+        command.arg("--no-context");
+    }
     if let Some(filter) = &opts.log_filter {
         command.env("RUST_LOG", filter);
     }

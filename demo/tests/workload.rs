@@ -51,6 +51,7 @@ fn three_services_export_complete_traces_and_record_faults() {
         base_port: free_base_port(),
         log_filter: None,
         seed: 42,
+        publish_context: true,
     };
 
     let mut workload = spawn(&opts).expect("start the workload");

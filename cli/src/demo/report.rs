@@ -24,6 +24,10 @@ pub struct Summary {
     pub probe_events: u64,
     pub probe_events_lost: u64,
     pub triggers: u64,
+    /// Triggers the probe sent without trace context (the thread had published none).
+    pub triggers_without_context: u64,
+    /// Of those, the ones the gateway matched to traces by process, thread and time.
+    pub correlated_triggers: u64,
     pub traces_exported: u64,
     pub spans_exported: u64,
     pub bytes_exported: u64,
@@ -88,6 +92,8 @@ impl Summary {
             probe_events: probe.events_seen,
             probe_events_lost: probe.events_lost,
             triggers: gateway.triggers,
+            triggers_without_context: probe.triggers_without_context,
+            correlated_triggers: gateway.correlated_triggers,
             traces_exported,
             spans_exported: gateway.spans_exported,
             bytes_exported: gateway.bytes_exported,
@@ -105,7 +111,7 @@ impl Summary {
     pub fn print(&self) {
         println!("wBPF demo — triggered sampling on the emulated memory pool");
         println!();
-        let rows: [(&str, String); 17] = [
+        let rows: [(&str, String); 18] = [
             ("run time", format!("{:.1} s", self.duration_s)),
             (
                 "requests",
@@ -122,6 +128,13 @@ impl Summary {
                 format!("{} ({} lost)", self.probe_events, self.probe_events_lost),
             ),
             ("triggers", self.triggers.to_string()),
+            (
+                "triggers without context",
+                format!(
+                    "{} ({} matched by thread and time)",
+                    self.triggers_without_context, self.correlated_triggers
+                ),
+            ),
             ("traces exported", self.traces_exported.to_string()),
             ("spans exported", self.spans_exported.to_string()),
             ("traces aged out unsampled", self.traces_expired.to_string()),

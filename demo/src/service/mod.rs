@@ -76,6 +76,8 @@ pub struct ServiceConfig {
     pub seed: u64,
     /// Frontend: load-generator threads.
     pub workers: usize,
+    /// Announce each request's span through `wbpf_trace_context` (see `context`).
+    pub publish_context: bool,
 }
 
 impl ServiceConfig {
@@ -97,6 +99,7 @@ impl ServiceConfig {
             stats: None,
             seed: 1,
             workers: 4,
+            publish_context: true,
         }
     }
 
@@ -149,12 +152,14 @@ impl ServiceConfig {
 pub fn run(config: &ServiceConfig) -> Result<(), DemoError> {
     config.validate()?;
     let shutdown = Shutdown::on_signals()?;
+    crate::context::set_publishing(config.publish_context);
     let pool = Arc::new(Pool::open(&config.pool)?);
     let telemetry = Telemetry::init(config.role.service_name(), &config.otlp_endpoint)?;
     let tracer = telemetry.tracer();
     info!(
         role = config.role.service_name(),
         pid = std::process::id(),
+        publish_context = config.publish_context,
         "service starting"
     );
 
