@@ -4,21 +4,24 @@
  * or, on kernels without raw tracepoints, the raw_syscalls tracepoints (the *_tp programs);
  * userspace loads one pair.
  *
- * sys_enter: a thread of a watched process (its thread group id in watched_pids, or its
- *   command name in watched_comms when filter_comms is set) records the syscall number and
- *   start time, tagged with the detector that watches it. The first configured detector
- *   wins when several match.
+ * sys_enter: a thread of a watched process (its thread group id in watched_pids, its cgroup
+ *   v2 id in watched_cgroups when filter_cgroups is set, or its command name in
+ *   watched_comms when filter_comms is set, looked up in that order) records the syscall
+ *   number and start time, tagged with the detector that watches it. The first configured
+ *   detector wins when several name the same process, cgroup or command.
  * sys_exit: a recorded syscall slower than its detector's threshold becomes an event with
  *   the syscall number and return value as evidence.
  *
- * Both programs run on every syscall of the machine; the work is two hash lookups (three with
- * command-name filters) and no loop. A thread that exits inside a syscall (exit_group) leaves
- * its entry behind until the LRU map evicts it.
+ * Both programs run on every syscall of the machine; the work is two hash lookups (one more
+ * per cgroup or command-name filter in use) and no loop. The cgroup is the one the thread is
+ * directly in (bpf_get_current_cgroup_id), so a filter names leaf cgroups. A thread that
+ * exits inside a syscall (exit_group) leaves its entry behind until the LRU map evicts it.
  */
 #include "common.h"
 
-/* Set by userspace when any detector filters by command name. */
+/* Set by userspace when any detector filters by command name, and by cgroup. */
 const volatile __u32 filter_comms = 0;
+const volatile __u32 filter_cgroups = 0;
 
 struct comm_key {
 	char comm[WBPF_COMM_LEN];
@@ -44,6 +47,14 @@ struct {
 	__type(value, __u32);
 } watched_comms SEC(".maps");
 
+/* Cgroup v2 id (the inode number of its directory) -> detector. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WBPF_MAX_FILTER_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u32);
+} watched_cgroups SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, WBPF_MAX_THREADS);
@@ -66,8 +77,17 @@ static __always_inline __u32 *watching_detector(__u32 pid)
 	__u32 *detector;
 
 	detector = bpf_map_lookup_elem(&watched_pids, &pid);
-	if (detector || !filter_comms)
+	if (detector)
 		return detector;
+	if (filter_cgroups) {
+		__u64 cgroup = bpf_get_current_cgroup_id();
+
+		detector = bpf_map_lookup_elem(&watched_cgroups, &cgroup);
+		if (detector)
+			return detector;
+	}
+	if (!filter_comms)
+		return NULL;
 	__builtin_memset(&key, 0, sizeof(key));
 	if (bpf_get_current_comm(key.comm, sizeof(key.comm)))
 		return NULL;

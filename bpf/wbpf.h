@@ -16,9 +16,10 @@
 #define WBPF_COMM_LEN 16
 /* Latency histogram buckets per detector: log2 octaves split in four (see hist_bucket). */
 #define WBPF_HIST_BUCKETS 256
-/* Processes and command names the syscall-latency filters can hold. */
+/* Processes, command names and cgroups the syscall-latency filters can hold. */
 #define WBPF_MAX_FILTER_PIDS 1024
 #define WBPF_MAX_FILTER_COMMS 64
+#define WBPF_MAX_FILTER_CGROUPS 64
 /* Migration reasons counted (enum migrate_reason has ten on 6.x kernels). */
 #define WBPF_MIGRATE_REASONS 16
 /* Pool objects tracked while alive, and released ones remembered (LRU) for stale ids. */

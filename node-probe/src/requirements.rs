@@ -68,6 +68,7 @@ fn of_type_hooked(detector_type: &str, context: bool, hook: SyscallHook) -> Vec<
         detector::SYSCALL_LATENCY => {
             needs.push(Feature::Map(MapType::Hash));
             needs.push(helper(BpfHelper::BPF_FUNC_get_current_comm));
+            needs.push(helper(BpfHelper::BPF_FUNC_get_current_cgroup_id));
             if hook == SyscallHook::Tracepoint {
                 needs.push(Feature::Tracefs);
                 needs.push(Feature::Tracepoint("raw_syscalls", "sys_enter"));

@@ -2,14 +2,24 @@
 //!
 //! `sys_enter` and `sys_exit` (`bpf/syscall_latency.bpf.c`) are raw tracepoints, which need
 //! no tracefs; on a kernel without raw tracepoints (or with `hook: tracepoint`) the same code
-//! runs as the `raw_syscalls` tracepoints instead. The processes to watch are written into two hash maps, by thread group id and
-//! by command name, each naming the detector that watches them; when several detectors match
-//! a process, the first configured one wins. All detectors of this type share one object, so
-//! they start or fail together.
+//! runs as the `raw_syscalls` tracepoints instead. The processes to watch are written into
+//! three hash maps, by thread group id, by cgroup v2 id and by command name, each naming the
+//! detector that watches them; when several detectors name the same key, the first configured
+//! one wins. All detectors of this type share one object, so they start or fail together.
+//!
+//! A cgroup is named by its directory; its id is the directory's inode number, which is what
+//! `bpf_get_current_cgroup_id` returns for the threads directly in it. The id is read when the
+//! detector is resolved (at start and on reload): a cgroup created later, or deleted and
+//! created again, is watched from the next reload on.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::ffi::CString;
+use std::mem::MaybeUninit;
 use std::num::NonZeroU32;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aya::maps::HashMap as BpfHashMap;
@@ -32,11 +42,15 @@ const PROG_EXIT_TP: &str = "sys_exit_tp";
 const TRACEPOINT_CATEGORY: &str = "raw_syscalls";
 const MAP_PIDS: &str = "watched_pids";
 const MAP_COMMS: &str = "watched_comms";
+const MAP_CGROUPS: &str = "watched_cgroups";
 const GLOBAL_FILTER_COMMS: &str = "filter_comms";
+const GLOBAL_FILTER_CGROUPS: &str = "filter_cgroups";
 
-/// Must equal `WBPF_MAX_FILTER_PIDS`, `WBPF_MAX_FILTER_COMMS` and `WBPF_COMM_LEN`.
+/// Must equal `WBPF_MAX_FILTER_PIDS`, `WBPF_MAX_FILTER_COMMS`, `WBPF_MAX_FILTER_CGROUPS` and
+/// `WBPF_COMM_LEN`.
 const MAX_PIDS: usize = 1024;
 const MAX_COMMS: usize = 64;
+const MAX_CGROUPS: usize = 64;
 const COMM_LEN: usize = 16;
 
 /// Which processes to time, and how slow a syscall may be.
@@ -46,7 +60,15 @@ pub struct SyscallLatency {
     pub pids: Vec<NonZeroU32>,
     /// Command names, at most 15 bytes each (the kernel's comm keeps 15 and a NUL).
     pub comms: Vec<String>,
+    pub cgroups: Vec<Cgroup>,
     pub hook: SyscallHook,
+}
+
+/// A watched cgroup v2 and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    pub path: PathBuf,
+    pub id: u64,
 }
 
 impl SyscallLatency {
@@ -56,10 +78,11 @@ impl SyscallLatency {
             .name
             .clone()
             .unwrap_or_else(|| SYSCALL_LATENCY.to_owned());
-        if config.pids.is_empty() && config.comms.is_empty() {
+        if config.pids.is_empty() && config.comms.is_empty() && config.cgroups.is_empty() {
             return Err(invalid(
                 &name,
-                "set pids or comms: timing every process's syscalls would flood the gateway",
+                "set pids, comms or cgroups: timing every process's syscalls would flood the \
+                 gateway",
             ));
         }
         let pids = config
@@ -77,17 +100,32 @@ impl SyscallLatency {
                 ));
             }
         }
-        if pids.len() > MAX_PIDS || config.comms.len() > MAX_COMMS {
+        if pids.len() > MAX_PIDS
+            || config.comms.len() > MAX_COMMS
+            || config.cgroups.len() > MAX_CGROUPS
+        {
             return Err(invalid(
                 &name,
-                format!("at most {MAX_PIDS} pids and {MAX_COMMS} comms"),
+                format!("at most {MAX_PIDS} pids, {MAX_COMMS} comms and {MAX_CGROUPS} cgroups"),
             ));
         }
+        let cgroups = config
+            .cgroups
+            .iter()
+            .map(|path| {
+                let id = cgroup_id(path).map_err(|reason| invalid(&name, reason))?;
+                Ok(Cgroup {
+                    path: path.clone(),
+                    id,
+                })
+            })
+            .collect::<Result<Vec<_>, ProbeError>>()?;
 
         let spec = SyscallLatency {
             threshold: config.threshold,
             pids,
             comms: config.comms.clone(),
+            cgroups,
             hook: config.hook,
         };
         Ok((name, spec))
@@ -96,6 +134,40 @@ impl SyscallLatency {
     fn threshold_ns(&self) -> u64 {
         u64::try_from(self.threshold.as_nanos()).unwrap_or(u64::MAX)
     }
+}
+
+/// The id of the cgroup v2 whose directory is `path`: the directory's inode number. A path
+/// in a cgroup v1 hierarchy is refused, since its inode numbers are not cgroup v2 ids.
+fn cgroup_id(path: &Path) -> Result<u64, String> {
+    let shown = path.display();
+    if !path.is_absolute() {
+        return Err(format!(
+            "cgroup {shown}: give the absolute path of its directory"
+        ));
+    }
+    let c_path =
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("cgroup {shown}: NUL"))?;
+    let mut fs = MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `fs` is a buffer of the type
+    // statfs(2) fills.
+    if unsafe { libc::statfs(c_path.as_ptr(), fs.as_mut_ptr()) } != 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(format!("cgroup {shown}: {error}"));
+    }
+    // SAFETY: statfs returned 0, so it filled the buffer (and it was zeroed before).
+    let fs = unsafe { fs.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // the field and constant types differ between libcs
+    if fs.f_type as u64 != libc::CGROUP2_SUPER_MAGIC as u64 {
+        return Err(format!(
+            "cgroup {shown} is not in a cgroup v2 file system (mounted as `cgroup2`, often at \
+             /sys/fs/cgroup or /sys/fs/cgroup/unified)"
+        ));
+    }
+    let metadata = std::fs::metadata(path).map_err(|error| format!("cgroup {shown}: {error}"))?;
+    if !metadata.is_dir() {
+        return Err(format!("cgroup {shown} is not a directory"));
+    }
+    Ok(metadata.ino())
 }
 
 /// Loads the object, writes thresholds and filters, attaches both raw tracepoints.
@@ -107,24 +179,32 @@ pub fn load(detectors: &[&Detector], context: Option<&ContextConfig>) -> Result<
             _ => None,
         })
         .collect();
-    let (pids, comms) = filters(&specs);
-    if pids.len() > MAX_PIDS || comms.len() > MAX_COMMS {
+    let filters = filters(&specs);
+    if filters.pids.len() > MAX_PIDS
+        || filters.comms.len() > MAX_COMMS
+        || filters.cgroups.len() > MAX_CGROUPS
+    {
         return Err(ProbeError::InvalidDetector {
             detector: SYSCALL_LATENCY.to_owned(),
             reason: format!(
-                "all detectors together watch at most {MAX_PIDS} pids, {MAX_COMMS} comms"
+                "all detectors together watch at most {MAX_PIDS} pids, {MAX_COMMS} comms, \
+                 {MAX_CGROUPS} cgroups"
             ),
         });
     }
 
-    let filter_comms = u32::from(!comms.is_empty());
-    let mut ebpf =
-        loader::load_object(OBJECT_NAME, OBJECT, &[(GLOBAL_FILTER_COMMS, &filter_comms)])?;
+    let filter_comms = u32::from(!filters.comms.is_empty());
+    let filter_cgroups = u32::from(!filters.cgroups.is_empty());
+    let globals = [
+        (GLOBAL_FILTER_COMMS, &filter_comms),
+        (GLOBAL_FILTER_CGROUPS, &filter_cgroups),
+    ];
+    let mut ebpf = loader::load_object(OBJECT_NAME, OBJECT, &globals)?;
     let thresholds = specs
         .iter()
         .map(|(detector, spec)| (detector.index, spec.threshold_ns()));
     loader::write_thresholds(&mut ebpf, thresholds)?;
-    write_filters(&mut ebpf, &pids, &comms)?;
+    write_filters(&mut ebpf, &filters)?;
     loader::attach_context(&mut ebpf, context)?;
     let hook = chosen_hook(&specs)?;
     attach(&mut ebpf, hook)?;
@@ -135,6 +215,7 @@ pub fn load(detectors: &[&Detector], context: Option<&ContextConfig>) -> Result<
             threshold_ns = spec.threshold_ns(),
             pids = spec.pids.len(),
             comms = ?spec.comms,
+            cgroups = ?spec.cgroups.iter().map(|c| &c.path).collect::<Vec<_>>(),
             hook = ?hook,
             "attached syscall-latency detector"
         );
@@ -197,10 +278,19 @@ fn attach(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), ProbeError> {
     Ok(())
 }
 
-/// Which detector watches each pid and comm: the first configured one that names it.
-fn filters(specs: &[(&Detector, &SyscallLatency)]) -> (HashMap<u32, u32>, HashMap<String, u32>) {
+/// Which detector watches each pid, comm and cgroup id.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Filters {
+    pids: HashMap<u32, u32>,
+    comms: HashMap<String, u32>,
+    cgroups: HashMap<u64, u32>,
+}
+
+/// The filters of all detectors: the first configured one naming a key watches it.
+fn filters(specs: &[(&Detector, &SyscallLatency)]) -> Filters {
     let mut pids = HashMap::new();
     let mut comms = HashMap::new();
+    let mut cgroups = HashMap::new();
     for (detector, spec) in specs {
         for pid in &spec.pids {
             if let Entry::Vacant(slot) = pids.entry(pid.get()) {
@@ -218,19 +308,27 @@ fn filters(specs: &[(&Detector, &SyscallLatency)]) -> (HashMap<u32, u32>, HashMa
                 warn!(%detector, %comm, "comm watched by an earlier detector");
             }
         }
+        for cgroup in &spec.cgroups {
+            if let Entry::Vacant(slot) = cgroups.entry(cgroup.id) {
+                slot.insert(detector.index);
+            } else {
+                let (detector, path) = (&detector.name, cgroup.path.display());
+                warn!(%detector, cgroup = %path, "cgroup watched by an earlier detector");
+            }
+        }
     }
-    (pids, comms)
+    Filters {
+        pids,
+        comms,
+        cgroups,
+    }
 }
 
-fn write_filters(
-    ebpf: &mut Ebpf,
-    pids: &HashMap<u32, u32>,
-    comms: &HashMap<String, u32>,
-) -> Result<(), ProbeError> {
+fn write_filters(ebpf: &mut Ebpf, filters: &Filters) -> Result<(), ProbeError> {
     let map = loader::map_mut(ebpf, MAP_PIDS)?;
     let mut map: BpfHashMap<_, u32, u32> =
         BpfHashMap::try_from(map).map_err(loader::map_error(MAP_PIDS))?;
-    for (pid, detector) in pids {
+    for (pid, detector) in &filters.pids {
         map.insert(pid, detector, 0)
             .map_err(loader::map_error(MAP_PIDS))?;
     }
@@ -238,9 +336,17 @@ fn write_filters(
     let map = loader::map_mut(ebpf, MAP_COMMS)?;
     let mut map: BpfHashMap<_, [u8; COMM_LEN], u32> =
         BpfHashMap::try_from(map).map_err(loader::map_error(MAP_COMMS))?;
-    for (comm, detector) in comms {
+    for (comm, detector) in &filters.comms {
         map.insert(comm_key(comm), detector, 0)
             .map_err(loader::map_error(MAP_COMMS))?;
+    }
+
+    let map = loader::map_mut(ebpf, MAP_CGROUPS)?;
+    let mut map: BpfHashMap<_, u64, u32> =
+        BpfHashMap::try_from(map).map_err(loader::map_error(MAP_CGROUPS))?;
+    for (cgroup, detector) in &filters.cgroups {
+        map.insert(cgroup, detector, 0)
+            .map_err(loader::map_error(MAP_CGROUPS))?;
     }
     Ok(())
 }
@@ -263,7 +369,34 @@ mod tests {
             threshold: Duration::from_millis(10),
             pids,
             comms: comms.iter().map(|comm| comm.to_string()).collect(),
+            cgroups: Vec::new(),
             hook: SyscallHook::Auto,
+        }
+    }
+
+    fn with_cgroup(path: &Path) -> SyscallLatencyConfig {
+        SyscallLatencyConfig {
+            cgroups: vec![path.to_owned()],
+            ..config(vec![], &[])
+        }
+    }
+
+    #[test]
+    fn a_cgroup_filter_needs_an_absolute_cgroup_v2_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cases = [
+            (PathBuf::from("relative/cgroup"), "absolute path"),
+            (dir.path().join("missing"), "No such file"),
+            (dir.path().to_owned(), "not in a cgroup v2 file system"),
+        ];
+        for (path, expected) in cases {
+            let Err(ProbeError::InvalidDetector { reason, .. }) =
+                SyscallLatency::resolve(&with_cgroup(&path))
+            else {
+                panic!("{} was accepted", path.display());
+            };
+            assert!(reason.contains(expected), "{}: {reason}", path.display());
+            assert!(reason.contains(&path.display().to_string()), "{reason}");
         }
     }
 
@@ -287,25 +420,32 @@ mod tests {
         }
     }
 
+    fn cgroup(path: &str, id: u64) -> Cgroup {
+        Cgroup {
+            path: path.into(),
+            id,
+        }
+    }
+
     #[test]
     fn the_first_detector_naming_a_process_watches_it() {
+        let mut spec = SyscallLatency::resolve(&config(vec![7], &["db"]))
+            .expect("ok")
+            .1;
+        spec.cgroups = vec![cgroup("/cg/db", 70)];
         let first = Detector {
             index: 0,
             name: "a".to_owned(),
-            spec: Spec::SyscallLatency(
-                SyscallLatency::resolve(&config(vec![7], &["db"]))
-                    .expect("ok")
-                    .1,
-            ),
+            spec: Spec::SyscallLatency(spec),
         };
+        let mut spec = SyscallLatency::resolve(&config(vec![7, 8], &["db", "web"]))
+            .expect("ok")
+            .1;
+        spec.cgroups = vec![cgroup("/cg/db", 70), cgroup("/cg/web", 80)];
         let second = Detector {
             index: 1,
             name: "b".to_owned(),
-            spec: Spec::SyscallLatency(
-                SyscallLatency::resolve(&config(vec![7, 8], &["db", "web"]))
-                    .expect("ok")
-                    .1,
-            ),
+            spec: Spec::SyscallLatency(spec),
         };
         let specs: Vec<_> = [&first, &second]
             .into_iter()
@@ -315,12 +455,13 @@ mod tests {
             })
             .collect();
 
-        let (pids, comms) = filters(&specs);
-        assert_eq!(pids, HashMap::from([(7, 0), (8, 1)]));
+        let filters = filters(&specs);
+        assert_eq!(filters.pids, HashMap::from([(7, 0), (8, 1)]));
         assert_eq!(
-            comms,
+            filters.comms,
             HashMap::from([("db".to_owned(), 0), ("web".to_owned(), 1)])
         );
+        assert_eq!(filters.cgroups, HashMap::from([(70, 0), (80, 1)]));
         assert_eq!(&comm_key("db")[..3], b"db\0");
     }
 }

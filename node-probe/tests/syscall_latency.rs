@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use common::{collect, hex, int, next_span, string, target};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use wbpf_config::{
-    ContextConfig, DetectorConfig, ProbeConfig, SyscallHook, SyscallLatencyConfig,
-};
+use wbpf_config::{ContextConfig, DetectorConfig, ProbeConfig, SyscallHook, SyscallLatencyConfig};
 
 const THRESHOLD: Duration = Duration::from_millis(20);
 /// `nanosleep` on x86-64 and on the generic table (arm64, riscv).

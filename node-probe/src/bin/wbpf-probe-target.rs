@@ -7,6 +7,9 @@
 //! - `... syscalls <comm> <slow-ms> [wait]`: renames itself to `comm`, optionally blocks until
 //!   a byte arrives on stdin, makes 200 fast syscalls, then one `nanosleep` of `slow-ms` when
 //!   it is not zero.
+//! - `... traced-syscalls <trace-id-hex|none> <span-id-hex> <slow-ms>`: blocks until a byte
+//!   arrives on stdin (so a test can move it into a cgroup first), then makes the same
+//!   syscalls inside the published context.
 //! - `... write-file <trace-id-hex|none> <span-id-hex> <path> <mib>`: writes `mib` MiB through
 //!   the page cache inside the published context.
 //! - `... touch-memory <trace-id-hex|none> <span-id-hex> <mib>`: allocates and touches `mib`
@@ -68,6 +71,10 @@ fn main() -> ExitCode {
     let result = match strs.as_slice() {
         ["latency-mix", calls, seed] => latency_mix(calls, seed),
         ["syscalls", comm, slow_ms, rest @ ..] => syscalls(comm, slow_ms, rest == ["wait"]),
+        ["traced-syscalls", trace, span, slow_ms] => {
+            wait_for_stdin();
+            in_context(trace, span, || fast_then_slow(slow_ms))
+        }
         ["write-file", trace, span, path, mib] => in_context(trace, span, || write_file(path, mib)),
         ["touch-memory", trace, span, mib] => in_context(trace, span, || touch_memory(mib)),
         ["pool-objects", trace, span, scenario] => pool_objects(trace, span, scenario),
@@ -147,17 +154,26 @@ fn latency_mix(calls: &str, seed: &str) -> Result<(), String> {
 }
 
 fn syscalls(comm: &str, slow_ms: &str, wait: bool) -> Result<(), String> {
-    let slow_ms = number(slow_ms)?;
     let name = std::ffi::CString::new(comm).map_err(|_| "comm contains NUL".to_owned())?;
     // SAFETY: PR_SET_NAME reads a NUL-terminated string, valid for the call.
     if unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) } != 0 {
         return Err("prctl(PR_SET_NAME) failed".to_owned());
     }
     if wait {
-        let mut byte = 0u8;
-        // SAFETY: reads at most one byte into a live local.
-        unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
+        wait_for_stdin();
     }
+    fast_then_slow(slow_ms)
+}
+
+fn wait_for_stdin() {
+    let mut byte = 0u8;
+    // SAFETY: reads at most one byte into a live local.
+    unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
+}
+
+/// 200 fast syscalls, then one `nanosleep` of `slow_ms` when it is not zero.
+fn fast_then_slow(slow_ms: &str) -> Result<(), String> {
+    let slow_ms = number(slow_ms)?;
     for _ in 0..200 {
         // SAFETY: getppid has no arguments and cannot fail.
         std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
