@@ -2,14 +2,15 @@
 //!
 //! OTLP arrives on the receivers (gRPC and HTTP), is validated and split per trace, and handed
 //! to the buffer, a single thread that owns the RocksDB span store: it commits spans in group
-//! write batches before the request is acknowledged, releases a trace to the exporters when a
-//! trigger span for it arrives, forwards late spans of released traces at once, and deletes
-//! untriggered traces when they age out of the retention window. In tail mode the same buffer
+//! write batches before the request is acknowledged, moves a trace to the export queue on disk
+//! when a trigger span for it arrives, forwards late spans of released traces at once, deletes
+//! untriggered traces when they age out of the retention window, and evicts the oldest whole
+//! traces when the buffer is over its byte budget. In tail mode the same buffer
 //! holds each trace for `decision_wait` and then evaluates the Collector's policies on it; in
 //! head mode nothing is buffered and each trace is decided on arrival from its trace id.
 //!
 //! ```text
-//! receivers ──Ingest──▶ buffer (RocksDB) ──released traces──▶ exporters (OTLP, file)
+//! receivers ──Ingest──▶ buffer (RocksDB) ──released──▶ export queue ──▶ exporters
 //! ```
 
 mod admin;

@@ -25,7 +25,8 @@ def test_manual_trigger_releases_the_trace(gateway):
     other = make_trace(tracer, 2)
 
     trace_id = f"{kept.trace_id:032x}"
-    status, body = admin(gateway, "POST", "/v1/triggers", json.dumps({"trace_id": trace_id}).encode())
+    request = json.dumps({"trace_id": trace_id}).encode()
+    status, body = admin(gateway, "POST", "/v1/triggers", request)
     assert status == 202, body
     assert json.loads(body) == {"trace_id": trace_id, "status": "triggered"}
 

@@ -45,11 +45,12 @@ async fn wait_for(gateway: &Gateway, done: impl Fn(&CompareSnapshot) -> bool) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_counts_what_each_mode_keeps_on_one_stream_while_one_exports() {
     let dir = tempfile::tempdir().unwrap();
-    let sampling = "sampling:\n  mode: triggered\n  \
-        sweep_interval: 100ms\n  compare: [head, tail, triggered]\n  head:\n    percentage: 50\n  \
-        edge_cases:\n    attribute: test.edge_case\n  tail_sampling:\n    decision_wait: 500ms\n    \
-        policies:\n      - name: errors\n        type: status_code\n        status_code:\n          \
-        status_codes: [ERROR]\n";
+    let sampling = "sampling:\n  mode: triggered\n  sweep_interval: 100ms\n  \
+        compare: [head, tail, triggered]\n  head:\n    percentage: 50\n  \
+        edge_cases:\n    attribute: test.edge_case\n  \
+        tail_sampling:\n    decision_wait: 500ms\n    \
+        policies:\n      - name: errors\n        type: status_code\n        \
+        status_code:\n          status_codes: [ERROR]\n";
     let config = gateway_config_retaining(dir.path(), "1s", sampling);
     let gateway = Gateway::start(&config).await.unwrap();
 

@@ -50,7 +50,8 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             _ = int.recv() => break,
             _ = hangup.recv() => {
                 info!(config = %config_path.display(), "SIGHUP: reloading the detectors");
-                if let Err(message) = reload(&mut probe, &config_path, &config, &mut reloads).await {
+                let reloaded = reload(&mut probe, &config_path, &config, &mut reloads).await;
+                if let Err(message) = reloaded {
                     error!(error = %message, "reload failed; the detectors run as before");
                 }
             }
