@@ -78,6 +78,10 @@ pub struct DemoArgs {
     /// traces (`sampling.correlation`).
     #[arg(long)]
     no_context: bool,
+    /// How far outside a span's time range a trigger without context may fall and still
+    /// match it (`sampling.correlation.slack`).
+    #[arg(long, default_value = "5ms", value_parser = humantime::parse_duration)]
+    correlation_slack: Duration,
     /// Keep the RocksDB directory, export file and ground truth here instead of a temp dir.
     #[arg(long)]
     output_dir: Option<PathBuf>,
@@ -219,6 +223,7 @@ fn gateway_config(
     config.receivers.http = "127.0.0.1:0".parse().expect("a literal socket address");
     config.storage.path = dir.join("rocksdb");
     config.storage.retention = args.retention;
+    config.sampling.correlation.slack = args.correlation_slack;
     config.exporters.file = Some(FileExporterConfig {
         path: export.to_owned(),
     });

@@ -26,7 +26,7 @@ pub struct Summary {
     pub triggers: u64,
     /// Triggers the probe sent without trace context (the thread had published none).
     pub triggers_without_context: u64,
-    /// Of those, the ones the gateway matched to traces by process, thread and time.
+    /// Traces the gateway kept for those triggers, matched by process, thread and time.
     pub correlated_triggers: u64,
     pub traces_exported: u64,
     pub spans_exported: u64,
@@ -131,7 +131,7 @@ impl Summary {
             (
                 "triggers without context",
                 format!(
-                    "{} ({} matched by thread and time)",
+                    "{} ({} traces matched by thread and time)",
                     self.triggers_without_context, self.correlated_triggers
                 ),
             ),
