@@ -8,6 +8,7 @@
 pub mod decode;
 mod error;
 pub mod limits;
+pub mod profiles;
 pub mod split;
 pub mod validate;
 

@@ -227,6 +227,12 @@ def events_capped(spans: dict) -> None:
     assert capped[0]["droppedEventsCount"] == 1100 - 1024
 
 
+def string_index_cleared(spans: dict) -> None:
+    values = [a.get("value") for s in spans.values() for a in s.get("attributes", [])
+              if a["key"] == "peer"]
+    assert values == [{}], spans
+
+
 def deep_attribute_dropped(spans: dict) -> None:
     for s in spans.values():
         assert "deep" not in {a["key"] for a in s.get("attributes", [])}, s
@@ -329,6 +335,11 @@ def serves(gateway) -> bool:
 GARBAGE = b"\x0a\xff\xff\xff\xff\x0f"  # a field whose length runs past the end
 MANY_ATTRIBUTES = [attribute(f"a{i}", common_pb2.AnyValue(int_value=i)) for i in range(2000)]
 MANY_EVENTS = [trace_pb2.Span.Event(name="e", time_unix_nano=1) for _ in range(1100)]
+# A reference into a profile's string table, which traces do not have.
+STRING_INDEX = [attribute("peer", common_pb2.AnyValue(string_value_strindex=4))]
+STRING_INDEX_CLEARED = (
+    "spans[1].attributes[0].value.stringValueStrindex: a profiles string table index, cleared"
+)
 KEY = [attribute("k\u00e9y", common_pb2.AnyValue(int_value=1))]
 INT_AS_WORD = [{"key": "n", "value": {"intValue": "twelve"}}]
 BYTES_NOT_BASE64 = [{"key": "b", "value": {"bytesValue": "!!!"}}]
@@ -368,6 +379,10 @@ PROTO_CASES = [
     Case(
         "1100 events", "proto", repaired(with_fields(events=MANY_EVENTS)), OK,
         "spans[1].events: over the limit of 1024, 76 dropped", rejected=0, check=events_capped,
+    ),
+    Case(
+        "profiles string index", "proto", repaired(with_fields(attributes=STRING_INDEX)), OK,
+        STRING_INDEX_CLEARED, rejected=0, check=string_index_cleared,
     ),
     Case(
         "gzip bomb", "proto", lambda: Sent(gzip.compress(huge())), TOO_LARGE,
@@ -508,6 +523,10 @@ GRPC_CASES = [
         "key-value list nested 20 deep", "grpc", repaired(with_fields(**deep(20, "kvlist"))),
         G.OK, "nested deeper than 16 levels, attribute dropped", rejected=0,
         check=deep_attribute_dropped,
+    ),
+    Case(
+        "profiles string index", "grpc", repaired(with_fields(attributes=STRING_INDEX)), G.OK,
+        STRING_INDEX_CLEARED, rejected=0, check=string_index_cleared,
     ),
     Case(
         "gzip bomb", "grpc", lambda: Sent(huge()), G.RESOURCE_EXHAUSTED,
