@@ -93,6 +93,24 @@ mod tests {
     }
 
     #[test]
+    fn json_doubles_decode_to_the_nearest_double() {
+        // Found by the otlp_protobuf fuzz target: read back from the file exporter's JSON, this
+        // value came out one unit in the last place lower.
+        let text = "1.3552527156068805e-20";
+        let span = format!(r#"{{"attributes":[{{"key":"d","value":{{"doubleValue":{text}}}}}]}}"#);
+        let body = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#);
+        let request = json(body.as_bytes()).expect("valid OTLP/JSON");
+
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        let value = span.attributes[0]
+            .value
+            .as_ref()
+            .and_then(|v| v.value.as_ref());
+        let expected: f64 = text.parse().expect("a double");
+        assert_eq!(value, Some(&Value::DoubleValue(expected)));
+    }
+
+    #[test]
     fn invalid_utf8_in_a_protobuf_string_says_so() {
         // ResourceSpans { schema_url (field 3) = b"\xff" }
         let body = [0x0a, 0x03, 0x1a, 0x01, 0xff];
