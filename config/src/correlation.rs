@@ -28,7 +28,9 @@ impl Default for CorrelationConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            slack: Duration::from_millis(5),
+            // The probe and the services read the same host's clock; more slack only lets a
+            // trigger match the stalled thread's next request too.
+            slack: Duration::from_millis(1),
             max_traces_per_trigger: 4,
         }
     }

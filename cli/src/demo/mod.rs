@@ -80,7 +80,7 @@ pub struct DemoArgs {
     no_context: bool,
     /// How far outside a span's time range a trigger without context may fall and still
     /// match it (`sampling.correlation.slack`).
-    #[arg(long, default_value = "5ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration)]
     correlation_slack: Duration,
     /// Keep the RocksDB directory, export file and ground truth here instead of a temp dir.
     #[arg(long)]
