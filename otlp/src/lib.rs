@@ -8,7 +8,7 @@
 pub mod decode;
 mod error;
 pub mod limits;
-pub mod profiles;
+pub mod portable;
 pub mod split;
 pub mod validate;
 

@@ -13,7 +13,7 @@
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::profiles::clear_string_table_refs;
+use crate::portable::make_portable;
 
 /// Most attributes kept per span, event, link, scope and resource.
 pub const MAX_ATTRIBUTES: usize = 1024;
@@ -60,8 +60,8 @@ pub fn limit_span(span: &mut Span) -> Option<String> {
 }
 
 /// Drops attributes nested deeper than [`MAX_DEPTH`] and those beyond [`MAX_ATTRIBUTES`],
-/// adding them to `dropped`, and clears references to a profile's string table in the rest
-/// (see [`crate::profiles`]); returns the first problem, to be appended to the field's path.
+/// adding them to `dropped`, and makes the rest portable (see [`crate::portable`]); returns the
+/// first problem, to be appended to the field's path.
 pub fn limit_attributes(attributes: &mut Vec<KeyValue>, dropped: &mut u32) -> Option<String> {
     let mut first = None;
 
@@ -86,7 +86,7 @@ pub fn limit_attributes(attributes: &mut Vec<KeyValue>, dropped: &mut u32) -> Op
     }
 
     *dropped = dropped.saturating_add(removed);
-    first.or(clear_string_table_refs(attributes))
+    first.or(make_portable(attributes))
 }
 
 /// Whether `value` has more than `levels` levels.

@@ -233,6 +233,12 @@ def string_index_cleared(spans: dict) -> None:
     assert values == [{}], spans
 
 
+def nan_as_string(spans: dict) -> None:
+    values = [a.get("value") for s in spans.values() for a in s.get("attributes", [])
+              if a["key"] == "ratio"]
+    assert values == [{"stringValue": "NaN"}], spans
+
+
 def deep_attribute_dropped(spans: dict) -> None:
     for s in spans.values():
         assert "deep" not in {a["key"] for a in s.get("attributes", [])}, s
@@ -340,6 +346,7 @@ STRING_INDEX = [attribute("peer", common_pb2.AnyValue(string_value_strindex=4))]
 STRING_INDEX_CLEARED = (
     "spans[1].attributes[0].value.stringValueStrindex: a profiles string table index, cleared"
 )
+NAN = [attribute("ratio", common_pb2.AnyValue(double_value=float("nan")))]
 KEY = [attribute("k\u00e9y", common_pb2.AnyValue(int_value=1))]
 INT_AS_WORD = [{"key": "n", "value": {"intValue": "twelve"}}]
 BYTES_NOT_BASE64 = [{"key": "b", "value": {"bytesValue": "!!!"}}]
@@ -383,6 +390,11 @@ PROTO_CASES = [
     Case(
         "profiles string index", "proto", repaired(with_fields(attributes=STRING_INDEX)), OK,
         STRING_INDEX_CLEARED, rejected=0, check=string_index_cleared,
+    ),
+    Case(
+        "NaN double", "proto", repaired(with_fields(attributes=NAN)), OK,
+        'spans[1].attributes[0].value.doubleValue: not a finite number, kept as the string "NaN"',
+        rejected=0, check=nan_as_string,
     ),
     Case(
         "gzip bomb", "proto", lambda: Sent(gzip.compress(huge())), TOO_LARGE,
