@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine and runs every test: formatting, lints, Rust tests (unit, RocksDB,
-# eBPF in the running kernel), and the Python OpenTelemetry SDK tests against the gateway.
+# eBPF in the running kernel), the Python OpenTelemetry SDK tests against the gateway, and a
+# short run of every fuzz target.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,3 +18,5 @@ echo "== cargo test"
 cargo test --release --workspace
 echo "== pytest"
 python3 -m pytest -q tests/python
+echo "== fuzz"
+bash "$ROOT/scripts/fuzz.sh"
