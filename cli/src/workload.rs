@@ -38,6 +38,10 @@ pub struct WorkloadArgs {
     /// Where injected trace ids are recorded.
     #[arg(long, default_value = "/tmp/wbpf-ground-truth.jsonl")]
     ground_truth: PathBuf,
+    /// Tracing off: the services run unchanged but record and export no spans (the baseline
+    /// for measuring what tracing costs).
+    #[arg(long)]
+    no_tracing: bool,
 }
 
 pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
@@ -69,6 +73,7 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         log_filter: None,
         seed: 1,
         publish_context: true,
+        tracing: !args.no_tracing,
     };
     let workload = tokio::task::spawn_blocking(move || wbpf_demo::spawn(&options)).await??;
     crate::signals::terminated().await?;

@@ -71,6 +71,11 @@ struct Cli {
     /// serves, and its triggers are matched to traces by process, thread and time.
     #[arg(long)]
     no_context: bool,
+    /// Tracing off: the service code is unchanged, but spans are dropped as they start
+    /// (OpenTelemetry's AlwaysOff sampler) and nothing is exported; the baseline for the cost
+    /// of tracing. Trace ids are still made, propagated and announced.
+    #[arg(long)]
+    no_tracing: bool,
 }
 
 impl Cli {
@@ -95,6 +100,7 @@ impl Cli {
             seed: self.seed,
             workers: self.workers,
             publish_context: !self.no_context,
+            tracing: !self.no_tracing,
             ..ServiceConfig::new(self.role, self.pool)
         }
     }

@@ -42,6 +42,8 @@ pub struct WorkloadOptions {
     pub seed: u64,
     /// Whether the services announce their requests through `wbpf_trace_context`.
     pub publish_context: bool,
+    /// Whether the services record and export spans (`--no-tracing` when not).
+    pub tracing: bool,
 }
 
 /// The running services. Dropping it kills whatever still runs (without a flush); call
@@ -302,6 +304,9 @@ fn service_command(opts: &WorkloadOptions, role: &str, listen: SocketAddr) -> Co
         .stdin(Stdio::null());
     if !opts.publish_context {
         command.arg("--no-context");
+    }
+    if !opts.tracing {
+        command.arg("--no-tracing");
     }
     if let Some(filter) = &opts.log_filter {
         command.env("RUST_LOG", filter);

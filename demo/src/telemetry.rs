@@ -4,6 +4,11 @@
 //! so they reach the gateway within a fraction of a second. The exporter uses the blocking
 //! reqwest client, built here explicitly: the services run no async runtime, and the async
 //! client would panic inside the batch processor's thread.
+//!
+//! With tracing off ([`Telemetry::disabled`]) the services run the same code, but the provider
+//! samples nothing and has no exporter: spans still get trace and span ids (so trace context
+//! is propagated and announced as usual) but record nothing and never leave the process. It is
+//! the baseline against which the cost of tracing is measured.
 
 use std::time::Duration;
 
@@ -11,7 +16,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer};
 use opentelemetry_sdk::Resource;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -56,17 +61,26 @@ impl Telemetry {
         let processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(batch)
             .build();
-        let resource = Resource::builder()
-            .with_service_name(service_name)
-            .with_attribute(KeyValue::new("process.pid", i64::from(std::process::id())))
-            .build();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .with_resource(resource)
+            .with_resource(resource(service_name))
             .build();
 
         info!(service = service_name, endpoint = %url, "exporting spans");
         Ok(Self { provider })
+    }
+
+    /// Tracing off: every span is dropped when it starts (not recorded, not exported).
+    pub fn disabled(service_name: &'static str) -> Self {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .with_resource(resource(service_name))
+            .build();
+        info!(
+            service = service_name,
+            "tracing off: spans are neither recorded nor exported"
+        );
+        Self { provider }
     }
 
     pub fn tracer(&self) -> SdkTracer {
@@ -79,6 +93,13 @@ impl Telemetry {
             .shutdown()
             .map_err(|error| telemetry_error("flush spans", error))
     }
+}
+
+fn resource(service_name: &'static str) -> Resource {
+    Resource::builder()
+        .with_service_name(service_name)
+        .with_attribute(KeyValue::new("process.pid", i64::from(std::process::id())))
+        .build()
 }
 
 /// The OTLP/HTTP traces URL for a base endpoint.

@@ -5,6 +5,8 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use common::OtlpSink;
@@ -13,13 +15,18 @@ use wbpf_demo::{read_ground_truth, spawn, WorkloadOptions, SPANS_PER_REQUEST};
 const STALL: Duration = Duration::from_millis(20);
 
 /// Three consecutive free ports, starting somewhere that depends on the process id so
-/// concurrent test runs rarely collide.
+/// concurrent test runs rarely collide, and past those given to this run's other tests (which
+/// run in parallel and would otherwise find the same ports free).
 fn free_base_port() -> u16 {
+    static GIVEN: AtomicU16 = AtomicU16::new(0);
     let start = 20_000 + (std::process::id() % 20_000) as u16;
-    (start..start + 2000)
-        .step_by(3)
-        .find(|&base| (base..base + 3).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()))
-        .expect("three free consecutive ports")
+    loop {
+        let base = start + GIVEN.fetch_add(3, Ordering::Relaxed);
+        assert!(base < start + 2000, "no three free consecutive ports");
+        if (base..base + 3).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            return base;
+        }
+    }
 }
 
 /// Asks the frontend's own listener for one search with a fault, as an external client would.
@@ -33,26 +40,32 @@ fn search_through_listener(addr: std::net::SocketAddr) -> String {
     answer
 }
 
-#[test]
-fn three_services_export_complete_traces_and_record_faults() {
-    let sink = OtlpSink::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let opts = WorkloadOptions {
+/// 100 requests/s for `duration`, 5 % of them stalled, exporting to `sink`.
+fn options(dir: &Path, sink: &OtlpSink, duration: Duration) -> WorkloadOptions {
+    WorkloadOptions {
         workload_bin: env!("CARGO_BIN_EXE_wbpf-workload").into(),
-        pool_path: dir.path().join("pool"),
+        pool_path: dir.join("pool"),
         otlp_http_endpoint: sink.endpoint(),
         rate: 100,
-        duration: Duration::from_secs(3),
+        duration,
         fault_rate: 0.05,
         stall: STALL,
         pool_faults: Default::default(),
-        ground_truth: dir.path().join("truth.jsonl"),
-        stats: dir.path().join("stats.json"),
+        ground_truth: dir.join("truth.jsonl"),
+        stats: dir.join("stats.json"),
         base_port: free_base_port(),
         log_filter: None,
         seed: 42,
         publish_context: true,
-    };
+        tracing: true,
+    }
+}
+
+#[test]
+fn three_services_export_complete_traces_and_record_faults() {
+    let sink = OtlpSink::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = options(dir.path(), &sink, Duration::from_secs(3));
 
     let mut workload = spawn(&opts).expect("start the workload");
     assert_eq!(workload.pids().len(), 3);
@@ -111,4 +124,33 @@ fn three_services_export_complete_traces_and_record_faults() {
             );
         }
     }
+}
+
+#[test]
+fn without_tracing_the_services_answer_and_export_nothing() {
+    let sink = OtlpSink::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = WorkloadOptions {
+        tracing: false,
+        ..options(dir.path(), &sink, Duration::from_secs(2))
+    };
+
+    let mut workload = spawn(&opts).expect("start the workload");
+    let answer = search_through_listener(workload.frontend_addr());
+    assert!(
+        answer.starts_with("OK "),
+        "frontend listener answered {answer:?}"
+    );
+    let stats = workload.wait_frontend().expect("frontend finishes");
+    workload.stop().expect("index and store stop cleanly");
+
+    assert_eq!(stats.requests, 201, "{stats:?}");
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    // Trace ids are still made: the ground truth names the stalled requests.
+    let truth = read_ground_truth(&opts.ground_truth).expect("ground truth");
+    assert!(!truth.is_empty(), "{stats:?}");
+    assert!(truth
+        .iter()
+        .all(|entry| entry.trace_id.len() == 32 && entry.trace_id.chars().any(|c| c != '0')));
+    assert_eq!(sink.posts(), 0, "spans were exported with tracing off");
 }

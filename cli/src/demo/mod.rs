@@ -154,6 +154,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         log_filter: std::env::var("RUST_LOG").ok().or(Some("warn".to_owned())),
         seed: args.seed,
         publish_context: !args.no_context,
+        tracing: true,
     };
     let started = Instant::now();
     let (workload_stats, truth) = tokio::task::spawn_blocking(move || {

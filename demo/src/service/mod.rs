@@ -78,6 +78,9 @@ pub struct ServiceConfig {
     pub workers: usize,
     /// Announce each request's span through `wbpf_trace_context` (see `context`).
     pub publish_context: bool,
+    /// Record and export spans; when false, spans are dropped as they start
+    /// ([`Telemetry::disabled`]) and `otlp_endpoint` is not used.
+    pub tracing: bool,
 }
 
 impl ServiceConfig {
@@ -100,6 +103,7 @@ impl ServiceConfig {
             seed: 1,
             workers: 4,
             publish_context: true,
+            tracing: true,
         }
     }
 
@@ -154,12 +158,17 @@ pub fn run(config: &ServiceConfig) -> Result<(), DemoError> {
     let shutdown = Shutdown::on_signals()?;
     crate::context::set_publishing(config.publish_context);
     let pool = Arc::new(Pool::open(&config.pool)?);
-    let telemetry = Telemetry::init(config.role.service_name(), &config.otlp_endpoint)?;
+    let telemetry = if config.tracing {
+        Telemetry::init(config.role.service_name(), &config.otlp_endpoint)?
+    } else {
+        Telemetry::disabled(config.role.service_name())
+    };
     let tracer = telemetry.tracer();
     info!(
         role = config.role.service_name(),
         pid = std::process::id(),
         publish_context = config.publish_context,
+        tracing = config.tracing,
         "service starting"
     );
 
