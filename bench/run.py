@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import line_chart, write_benchmarks
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/wbpf-target")) / "release"
 PEERS = Path(os.environ.get("WBPF_PEERS_DIR", "/var/tmp/wbpf-peers")) / "bin"
@@ -199,27 +201,16 @@ def ratios(results):
 
 
 def plots(results, out):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
     written = []
     for key, label, name in [("spans_per_core_s", "spans/s per core", "throughput.svg"),
                              ("peak_rss_mib", "peak RSS (MiB)", "memory.svg"),
                              ("p99_ms", "p99 export latency (ms)", "latency.svg")]:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for system in sorted({r["system"] for r in results}):
-            points = sorted((r["rate"], r[key]) for r in results if r["system"] == system)
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=system)
-        ax.set_xlabel("traces/s offered (20 spans each)")
-        ax.set_ylabel(label)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / name)
-        plt.close(fig)
-        written.append(name)
+        series = {
+            system: sorted((r["rate"], r[key]) for r in results if r["system"] == system)
+            for system in sorted({r["system"] for r in results})
+        }
+        if line_chart(out / name, [(label, series)], "traces/s offered (20 spans each)"):
+            written.append(name)
     return written
 
 
@@ -251,21 +242,9 @@ def main():
     print(table(results))
     print(ratios(results))
     print("plots:", ", ".join(written) or "none (matplotlib missing)")
-    write_benchmarks(table(results) + "\n" + ratios(results), args)
-
-
-def write_benchmarks(tables, args):
-    """Replaces the generated part of BENCHMARKS.md, between its markers."""
-    path = ROOT / "BENCHMARKS.md"
-    begin, end = "<!-- bench/run.py: begin -->", "<!-- bench/run.py: end -->"
-    text = path.read_text()
-    if begin not in text or end not in text:
-        raise SystemExit(f"{path} lacks the markers {begin} / {end}")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    stamp = (f"`python3 bench/run.py --rates {args.rates} --seconds {args.seconds} "
-             f"--cpus {args.cpus}`, {time.strftime('%Y-%m-%d')}:\n\n")
-    path.write_text(head + begin + "\n" + stamp + tables + end + tail)
+    command = (f"python3 bench/run.py --rates {args.rates} --seconds {args.seconds} "
+               f"--cpus {args.cpus}")
+    write_benchmarks("bench/run.py", command, table(results) + "\n" + ratios(results))
 
 
 if __name__ == "__main__":
