@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use wbpf_config::{GatewayConfig, SamplingConfig, SamplingMode};
+use wbpf_sampler::tail::Projection;
 use wbpf_storage::{SpanStore, StoreOptions, TraceId};
 
 use crate::buffer::{Buffer, BufferParts, Command};
@@ -108,6 +109,7 @@ impl Gateway {
             correlate: config.sampling.correlation.enabled,
             // Splitting repeats resources per trace; allow some growth, but bounded.
             max_bytes: receivers.max_request_bytes.saturating_mul(4),
+            projection: projection(&config.sampling),
         };
         let ingestor = Ingestor::new(
             commands.clone(),
@@ -276,6 +278,15 @@ fn decision_cache_size(sampling: &SamplingConfig) -> u64 {
     match sampling.mode {
         SamplingMode::Tail if tail_sizes > 0 => tail_sizes,
         _ => sampling.decision_cache_size,
+    }
+}
+
+/// In tail mode, what its policies read: the buffer keeps that much of each waiting trace in
+/// memory and decides without reading the spans back.
+fn projection(sampling: &SamplingConfig) -> Option<Arc<Projection>> {
+    match (sampling.mode, &sampling.tail_sampling) {
+        (SamplingMode::Tail, Some(block)) => Some(Arc::new(Projection::of(block))),
+        _ => None,
     }
 }
 

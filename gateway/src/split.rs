@@ -12,6 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
 use wbpf_otlp::split::{by_trace, merge, TraceSpans};
 use wbpf_sampler::tail::is_root;
+use wbpf_sampler::tail::Projection;
 use wbpf_sampler::{is_trigger, Decision, TailSampler, TraceData};
 use wbpf_storage::TraceId;
 
@@ -37,6 +38,8 @@ pub struct TraceGroup {
     pub activities: Vec<Activity>,
     /// Triggers without trace context among the spans.
     pub orphans: Vec<Orphan>,
+    /// What the tail policies read of these spans, when tail mode decides the trace.
+    pub summary: Option<TraceData>,
 }
 
 /// What a split needs besides the request.
@@ -50,6 +53,8 @@ pub struct SplitOptions {
     pub correlate: bool,
     /// Most bytes the groups may take, resources repeated per trace.
     pub max_bytes: usize,
+    /// Tail mode: what its policies read, kept per group so the decision needs no read back.
+    pub projection: Option<Arc<Projection>>,
 }
 
 /// Splits a validated request. Spans with ids of the wrong length were rejected earlier.
@@ -88,6 +93,7 @@ fn group(trace: TraceSpans, options: &SplitOptions, now_ms: u64) -> TraceGroup {
         touches: Vec::new(),
         activities: Vec::new(),
         orphans: Vec::new(),
+        summary: None,
     };
 
     for piece in &trace.pieces {
@@ -110,6 +116,10 @@ fn group(trace: TraceSpans, options: &SplitOptions, now_ms: u64) -> TraceGroup {
     let rules = options.rules.as_deref();
     group.has_trigger =
         group.has_trigger || matches_rules(rules, group.trace, &trace.pieces, now_ms);
+    if let Some(projection) = &options.projection {
+        let summary = projection.trace_data(trace.trace_id, &trace.pieces, now_ms);
+        group.summary = Some(summary);
+    }
     group.blob = merge(trace.pieces).encode_to_vec();
     group
 }

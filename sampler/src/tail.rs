@@ -6,12 +6,14 @@
 //! late spans (which follow the cached decision) and the clock belong to the gateway.
 
 mod merge;
+mod projection;
 mod trace_data;
 
 use wbpf_config::TailSamplingConfig;
 
 pub use merge::{final_decision, merge};
-pub use trace_data::{is_root, ResourceBatch, TraceData};
+pub use projection::Projection;
+pub use trace_data::{is_root, ResourceBatch, SpanFacts, TraceData};
 
 use crate::policy::{self, Decision, Policy, SamplerError};
 

@@ -85,10 +85,12 @@ impl SpanStore {
         Ok(store)
     }
 
-    /// Commits `set` as one write batch through the write-ahead log.
-    pub fn commit(&self, set: WriteSet) -> Result<(), StorageError> {
+    /// Commits `set` as one write batch through the write-ahead log. Returns the sequence
+    /// number each span group was stored under, in the order they were put: with these the
+    /// caller can later remove a trace without reading it.
+    pub fn commit(&self, set: WriteSet) -> Result<Vec<u64>, StorageError> {
         if set.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut batch = WriteBatch::default();
         let spans = self.cf(CF_SPANS);
@@ -96,8 +98,11 @@ impl SpanStore {
         let decisions = self.cf(CF_DECISIONS);
         let outbox = self.cf(CF_OUTBOX);
 
+        let mut seqs = Vec::with_capacity(set.spans.len());
         for (trace, blob) in &set.spans {
-            batch.put_cf(spans, span_key(*trace, self.seq()), blob);
+            let seq = self.seq();
+            batch.put_cf(spans, span_key(*trace, seq), blob);
+            seqs.push(seq);
         }
         for (trace, first_seen_ms) in &set.new_traces {
             batch.put_cf(expiry, expiry_key(*first_seen_ms, *trace), []);
@@ -114,7 +119,8 @@ impl SpanStore {
 
         self.db
             .write_opt(batch, &self.write_options)
-            .map_err(StorageError::io("write batch"))
+            .map_err(StorageError::io("write batch"))?;
+        Ok(seqs)
     }
 
     /// Every stored span group of `trace`, in arrival order, with its sequence number.
@@ -155,7 +161,7 @@ impl SpanStore {
     pub fn delete_trace(&self, trace: TraceId, first_seen_ms: u64) -> Result<(), StorageError> {
         let mut set = WriteSet::new();
         set.drop_trace(trace, first_seen_ms);
-        self.commit(set)
+        self.commit(set).map(drop)
     }
 
     /// Buffered traces first seen in `[from_ms, before_ms)`, oldest first, at most `limit`.

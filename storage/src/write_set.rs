@@ -50,8 +50,9 @@ impl WriteSet {
         self.outbox.push(blob);
     }
 
-    /// Removes a trace whose spans were read with
-    /// [`SpanStore::read_spans`](crate::SpanStore::read_spans): those keys and its expiry entry.
+    /// Removes a trace whose span sequence numbers are known (from
+    /// [`SpanStore::read_spans`](crate::SpanStore::read_spans) or
+    /// [`SpanStore::commit`](crate::SpanStore::commit)): those keys and its expiry entry.
     pub fn remove_trace(&mut self, trace: TraceId, first_seen_ms: u64, seqs: Vec<u64>) {
         self.removals.push(Removal {
             trace,

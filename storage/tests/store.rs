@@ -31,6 +31,34 @@ fn one_prefix_scan_reads_a_whole_trace_in_arrival_order() {
 }
 
 #[test]
+fn sequence_numbers_from_commit_remove_a_trace_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = TraceId([1; 16]);
+    let b = TraceId([2; 16]);
+
+    let mut set = WriteSet::new();
+    set.put_spans(a, b"a1".to_vec());
+    set.put_spans(b, b"b1".to_vec());
+    set.new_trace(a, 10);
+    set.new_trace(b, 10);
+    let first = store.commit(set).unwrap();
+    let mut set = WriteSet::new();
+    set.put_spans(a, b"a2".to_vec());
+    let second = store.commit(set).unwrap();
+    assert_eq!((first.len(), second.len()), (2, 1));
+    assert_eq!(store.read_spans(a).unwrap().seqs, vec![first[0], second[0]]);
+
+    let mut set = WriteSet::new();
+    set.remove_trace(a, 10, vec![first[0], second[0]]);
+    store.commit(set).unwrap();
+
+    assert!(store.read_trace(a).unwrap().is_empty());
+    assert_eq!(store.read_trace(b).unwrap(), vec![b"b1".to_vec()]);
+    assert_eq!(store.buffered_traces().unwrap(), vec![(10, b)]);
+}
+
+#[test]
 fn trace_ids_ending_in_ff_do_not_leak_into_neighbours() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);

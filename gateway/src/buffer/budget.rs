@@ -45,8 +45,10 @@ impl Buffer {
                 if self.buffered_bytes <= target {
                     break;
                 }
-                self.unbuffer(*trace);
-                set.drop_trace(*trace, *first_seen);
+                match self.unbuffer(*trace) {
+                    Some(entry) => entry.remove_into(*trace, &mut set),
+                    None => set.drop_trace(*trace, *first_seen),
+                }
                 self.expiry_floor = *first_seen;
                 evicted += 1;
             }

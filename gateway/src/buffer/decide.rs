@@ -6,7 +6,7 @@ use tracing::{debug, error, warn};
 use wbpf_sampler::TraceData;
 use wbpf_storage::{Decision, TraceId, WriteSet};
 
-use super::Buffer;
+use super::{Buffer, BufferedTrace};
 use crate::clock::now_ms;
 use crate::mode::{evaluate_tail, keeps, Mode};
 use crate::split::decode_blob;
@@ -15,8 +15,8 @@ use crate::GatewayError;
 
 /// Most expired traces deleted in one step between command batches.
 const DELETIONS_PER_STEP: usize = 1_024;
-/// Most traces read back and evaluated in one step between command batches.
-const TAIL_DECISIONS_PER_STEP: usize = 64;
+/// Most traces decided in one step between command batches (each committed with the step).
+const TAIL_DECISIONS_PER_STEP: usize = 512;
 
 impl Buffer {
     /// Keeps `trace` for a trigger from outside its spans (the admin endpoint, a probe's
@@ -66,16 +66,16 @@ impl Buffer {
     /// enter the export queue atomically.
     fn release_with(&mut self, trace: TraceId, mut set: WriteSet) -> Result<(), GatewayError> {
         self.decided.insert(trace, true);
-        let first_seen = self.unbuffer(trace);
-        if let Some(first_seen) = first_seen {
+        let entry = self.unbuffer(trace);
+        if let Some(entry) = &entry {
             let stored = self.store.read_spans(trace)?;
             for blob in stored.blobs {
                 set.enqueue(blob);
             }
-            set.remove_trace(trace, first_seen, stored.seqs);
+            set.remove_trace(trace, entry.first_seen, stored.seqs);
         }
         self.commit_and_export(set)?;
-        match first_seen {
+        match entry {
             Some(_) => {
                 Counters::add(&self.counters().traces_released, 1);
                 debug!(%trace, "trace released");
@@ -113,17 +113,24 @@ impl Buffer {
             DELETIONS_PER_STEP
         };
         let due = self.store.expired(self.expiry_floor, cutoff, limit)?;
-        let mut expired = WriteSet::new();
+        let mut set = WriteSet::new();
+        let mut decisions = Vec::new();
         for (first_seen, trace) in &due {
-            self.unbuffer(*trace);
+            // A trace in the index but not in memory is read back, as on start.
+            let entry = self.unbuffer(*trace).unwrap_or(BufferedTrace {
+                first_seen: *first_seen,
+                bytes: 0,
+                seqs: None,
+                summary: None,
+            });
             if tail {
-                self.decide_tail(*trace, *first_seen, now)?;
+                decisions.push(self.decide_tail(*trace, entry, now, &mut set)?);
             } else {
-                expired.drop_trace(*trace, *first_seen);
+                entry.remove_into(*trace, &mut set);
             }
         }
+        self.commit_decisions(set, decisions)?;
         if !tail {
-            self.store.commit(expired)?;
             Counters::add(&self.counters().traces_expired, due.len() as u64);
         }
         if let Some((first_seen, _)) = due.last() {
@@ -149,42 +156,90 @@ impl Buffer {
 
     /// Tail mode: decides the traces whose root arrived `decision_wait_after_root_received` ago.
     fn sweep_roots(&mut self, now: u64) -> Result<(), GatewayError> {
+        let mut set = WriteSet::new();
+        let mut decisions = Vec::new();
         while let Some((due, trace)) = self.roots.front().copied() {
-            if due > now {
+            if due > now || decisions.len() >= TAIL_DECISIONS_PER_STEP {
                 break;
             }
             self.roots.pop_front();
             self.roots_seen.remove(&trace);
-            if let Some(first_seen) = self.unbuffer(trace) {
-                self.decide_tail(trace, first_seen, now)?;
+            if let Some(entry) = self.unbuffer(trace) {
+                decisions.push(self.decide_tail(trace, entry, now, &mut set)?);
             }
         }
-        Ok(())
+        self.commit_decisions(set, decisions)
     }
 
-    /// Forgets `trace` as undecided; returns when it was first seen, if it was buffered.
-    pub(super) fn unbuffer(&mut self, trace: TraceId) -> Option<u64> {
+    /// Forgets `trace` as undecided; returns its entry, if it was buffered.
+    pub(super) fn unbuffer(&mut self, trace: TraceId) -> Option<BufferedTrace> {
         let entry = self.buffered.remove(&trace)?;
         self.buffered_bytes = self.buffered_bytes.saturating_sub(entry.bytes);
         self.counters()
             .traces_buffered
             .fetch_sub(1, Ordering::Relaxed);
-        Some(entry.first_seen)
+        Some(entry)
     }
 
-    /// Evaluates the tail policies on a trace that is due, records and applies the decision.
+    /// Evaluates the tail policies on a trace that is due and adds the decision and its
+    /// consequences to `set`. The spans are read back only to export a kept trace, or to
+    /// decide one whose summary is not in memory (recovered on start).
     fn decide_tail(
         &mut self,
         trace: TraceId,
-        first_seen: u64,
+        entry: BufferedTrace,
         now: u64,
-    ) -> Result<(), GatewayError> {
+        set: &mut WriteSet,
+    ) -> Result<(TraceId, bool), GatewayError> {
         let Mode::Tail { sampler, .. } = &self.mode else {
-            return Ok(());
+            return Ok((trace, false));
         };
-        let stored = self.store.read_spans(trace)?;
+        let first_seen = entry.first_seen;
+        let mut stored = None;
+        let data = match entry.summary {
+            Some(data) => data,
+            None => {
+                let read = self.store.read_spans(trace)?;
+                let data = self.read_back(trace, &read.blobs, first_seen);
+                stored = Some(read);
+                data
+            }
+        };
+        let outcome = evaluate_tail(sampler, &data, now);
+        let delay = now.saturating_sub(first_seen);
+        self.parts
+            .policy_metrics
+            .record(sampler.policy_names(), outcome.as_ref(), delay);
+        let keep = keeps(outcome.as_ref());
+
+        let decision = match keep {
+            true => Decision::Keep { decided_at_ms: now },
+            false => Decision::Drop { decided_at_ms: now },
+        };
+        set.decide(trace, decision);
+        if keep {
+            let stored = match stored {
+                Some(stored) => stored,
+                None => self.store.read_spans(trace)?,
+            };
+            for blob in stored.blobs {
+                set.enqueue(blob);
+            }
+            set.remove_trace(trace, first_seen, stored.seqs);
+        } else {
+            match (stored, entry.seqs) {
+                (Some(stored), _) => set.remove_trace(trace, first_seen, stored.seqs),
+                (None, Some(seqs)) => set.remove_trace(trace, first_seen, seqs),
+                (None, None) => set.drop_trace(trace, first_seen),
+            }
+        }
+        Ok((trace, keep))
+    }
+
+    /// The policies' view of a trace rebuilt from its stored span groups.
+    fn read_back(&self, trace: TraceId, blobs: &[Vec<u8>], first_seen: u64) -> TraceData {
         let mut resource_spans = Vec::new();
-        for blob in &stored.blobs {
+        for blob in blobs {
             match decode_blob(blob) {
                 Ok(decoded) => resource_spans.extend(decoded),
                 Err(err) => {
@@ -193,33 +248,25 @@ impl Buffer {
                 }
             }
         }
-        let data = TraceData::from_resource_spans(trace.0, &resource_spans, first_seen);
-        let outcome = evaluate_tail(sampler, &data, now);
-        let delay = now.saturating_sub(first_seen);
-        self.parts
-            .policy_metrics
-            .record(sampler.policy_names(), outcome.as_ref(), delay);
-        let keep = keeps(outcome.as_ref());
+        TraceData::from_resource_spans(trace.0, &resource_spans, first_seen)
+    }
 
-        let mut set = WriteSet::new();
-        let decision = match keep {
-            true => Decision::Keep { decided_at_ms: now },
-            false => Decision::Drop { decided_at_ms: now },
-        };
-        set.decide(trace, decision);
-        if keep {
-            for blob in stored.blobs {
-                set.enqueue(blob);
-            }
-        }
-        set.remove_trace(trace, first_seen, stored.seqs);
+    /// Commits a step's decisions (with their releases and removals) in one batch, then
+    /// remembers and counts them.
+    fn commit_decisions(
+        &mut self,
+        set: WriteSet,
+        decisions: Vec<(TraceId, bool)>,
+    ) -> Result<(), GatewayError> {
         self.commit_and_export(set)?;
-        self.decided.insert(trace, keep);
-        let counter = match keep {
-            true => &self.counters().traces_released,
-            false => &self.counters().traces_sampled_out,
-        };
-        Counters::add(counter, 1);
+        for (trace, keep) in decisions {
+            self.decided.insert(trace, keep);
+            let counter = match keep {
+                true => &self.counters().traces_released,
+                false => &self.counters().traces_sampled_out,
+            };
+            Counters::add(counter, 1);
+        }
         Ok(())
     }
 

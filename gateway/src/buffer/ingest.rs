@@ -4,6 +4,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashSet;
 
 use tracing::{error, warn};
+use wbpf_sampler::TraceData;
 use wbpf_storage::{Decision, TraceId, WriteSet};
 
 use super::{head_sampled_blob, Ack, Buffer, BufferedTrace};
@@ -25,6 +26,8 @@ impl Buffer {
         let mut new_traces = Vec::new();
         let mut capped = HashSet::new();
         let mut acks = Vec::with_capacity(requests.len());
+        // Per stored group, in put order: its trace and what tail policies read of it.
+        let mut stored = Vec::new();
 
         for (groups, ack) in requests {
             acks.push(ack);
@@ -85,10 +88,11 @@ impl Buffer {
                         new_traces.push(trace);
                         // A clock stepped back must not hide this trace from the expiry scan.
                         self.expiry_floor = self.expiry_floor.min(now);
-                        entry.insert(BufferedTrace {
-                            first_seen: now,
-                            bytes: 0,
-                        })
+                        let summary = group
+                            .summary
+                            .is_some()
+                            .then(|| TraceData::new(trace.0, now));
+                        entry.insert(BufferedTrace::new(now, summary))
                     }
                 };
                 if group.has_trigger && triggered.insert(trace) {
@@ -105,22 +109,22 @@ impl Buffer {
                     self.root_arrived(trace, now);
                 }
                 set.put_spans(trace, group.blob);
+                stored.push((trace, group.summary));
             }
         }
 
-        if let Err(err) = self.commit_and_export(set) {
-            error!(error = %err, requests = acks.len(), "committing spans failed");
-            for trace in new_traces {
-                if let Some(entry) = self.buffered.remove(&trace) {
-                    self.buffered_bytes = self.buffered_bytes.saturating_sub(entry.bytes);
-                }
+        let seqs = match self.commit_and_export(set) {
+            Ok(seqs) => seqs,
+            Err(err) => {
+                self.ingest_failed(&err, new_traces, acks);
+                return;
             }
-            for ack in acks {
-                let _ = ack.send(Err(GatewayError::Commit(err.to_string())));
-            }
-            return;
+        };
+        for ((trace, summary), seq) in stored.into_iter().zip(seqs) {
+            self.note_stored(trace, summary, seq);
         }
         Counters::add(&self.counters().traces_received, new_traces.len() as u64);
+
         Counters::add(&self.counters().traces_buffered, new_traces.len() as u64);
         if let Err(err) = self.enforce_budget() {
             error!(error = %err, "evicting over the byte budget failed");
@@ -148,6 +152,36 @@ impl Buffer {
             if let Err(err) = self.keep_correlated(*trace) {
                 error!(error = %err, %trace, "keeping a correlated trace failed");
             }
+        }
+    }
+
+    /// Undoes the bookkeeping of a batch that could not be committed and tells its senders.
+    fn ingest_failed(&mut self, err: &GatewayError, new_traces: Vec<TraceId>, acks: Vec<Ack>) {
+        error!(error = %err, requests = acks.len(), "committing spans failed");
+        for trace in new_traces {
+            if let Some(entry) = self.buffered.remove(&trace) {
+                self.buffered_bytes = self.buffered_bytes.saturating_sub(entry.bytes);
+            }
+        }
+        for ack in acks {
+            let _ = ack.send(Err(GatewayError::Commit(err.to_string())));
+        }
+    }
+
+    /// Records a committed group on its trace: its sequence number and, in tail mode, what
+    /// the policies read of it. A trace recovered on start keeps neither: it is read back.
+    fn note_stored(&mut self, trace: TraceId, summary: Option<TraceData>, seq: u64) {
+        let Some(entry) = self.buffered.get_mut(&trace) else {
+            return;
+        };
+        if let Some(seqs) = &mut entry.seqs {
+            seqs.push(seq);
+        }
+        match (&mut entry.summary, summary) {
+            (Some(data), Some(later)) => data.absorb(later),
+            // A group without a summary would leave it partial: decide from storage instead.
+            (known @ Some(_), None) => *known = None,
+            (None, _) => {}
         }
     }
 

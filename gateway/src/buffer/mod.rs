@@ -27,6 +27,7 @@ use prost::Message;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
+use wbpf_sampler::TraceData;
 use wbpf_storage::{Decision, SpanStore, TraceId, WriteSet};
 
 use crate::compare::ShadowSender;
@@ -75,12 +76,38 @@ pub struct BufferParts {
 }
 
 /// An undecided trace in the buffer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct BufferedTrace {
     /// When its first span arrived, ms since the epoch: its key in the expiry index.
     first_seen: u64,
     /// Protobuf bytes of its buffered spans (estimated for traces recovered on start).
     bytes: u64,
+    /// Sequence numbers of its stored span groups, so dropping it needs no read; `None` for
+    /// traces recovered on start.
+    seqs: Option<Vec<u64>>,
+    /// Tail mode: what the policies read of its spans, so deciding it needs no read either;
+    /// `None` for recovered traces and in other modes.
+    summary: Option<TraceData>,
+}
+
+impl BufferedTrace {
+    fn new(first_seen: u64, summary: Option<TraceData>) -> Self {
+        Self {
+            first_seen,
+            bytes: 0,
+            seqs: Some(Vec::new()),
+            summary,
+        }
+    }
+
+    /// Adds the removal of this trace's spans and expiry entry to `set`, by key if they are
+    /// known and by range otherwise.
+    fn remove_into(self, trace: TraceId, set: &mut WriteSet) {
+        match self.seqs {
+            Some(seqs) => set.remove_trace(trace, self.first_seen, seqs),
+            None => set.drop_trace(trace, self.first_seen),
+        }
+    }
 }
 
 pub struct Buffer {
@@ -140,10 +167,13 @@ impl Buffer {
         buffer.buffered_bytes = per_trace * traces.len() as u64;
         let mut pending = Vec::new();
         for (first_seen, trace) in traces {
-            let bytes = per_trace;
-            buffer
-                .buffered
-                .insert(trace, BufferedTrace { first_seen, bytes });
+            let recovered = BufferedTrace {
+                first_seen,
+                bytes: per_trace,
+                seqs: None,
+                summary: None,
+            };
+            buffer.buffered.insert(trace, recovered);
             if buffer.store.decision(trace)?.is_some_and(Decision::is_keep) {
                 pending.push(trace);
             }
@@ -236,15 +266,16 @@ impl Buffer {
         &self.parts.counters
     }
 
-    /// Commits `set` and, if it queued spans for export, wakes the exporter.
-    fn commit_and_export(&self, set: WriteSet) -> Result<(), GatewayError> {
+    /// Commits `set` and, if it queued spans for export, wakes the exporter. Returns the
+    /// sequence numbers of the span groups it stored, in the order they were put.
+    fn commit_and_export(&self, set: WriteSet) -> Result<Vec<u64>, GatewayError> {
         let queued = set.queued() as u64;
-        self.store.commit(set)?;
+        let seqs = self.store.commit(set)?;
         if queued > 0 {
             Counters::add(&self.counters().export_queue, queued);
             self.parts.export.wake();
         }
-        Ok(())
+        Ok(seqs)
     }
 }
 

@@ -7,9 +7,9 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::Decision;
+use crate::tail::SpanFacts;
 use crate::TraceData;
 
 /// The first attribute named `key`, as pdata's `Map.Get` finds it.
@@ -45,7 +45,7 @@ pub fn as_bool(value: Option<&Value>) -> bool {
 pub fn any_resource_or_span(
     trace: &TraceData,
     resource: impl Fn(&[KeyValue]) -> bool,
-    span: impl Fn(&Span) -> bool,
+    span: impl Fn(&SpanFacts) -> bool,
 ) -> Decision {
     let hit = trace
         .batches
@@ -67,7 +67,7 @@ pub fn any_resource_or_span(
 pub fn all_resources_and_spans(
     trace: &TraceData,
     resource: impl Fn(&[KeyValue]) -> bool,
-    span: impl Fn(&Span) -> bool,
+    span: impl Fn(&SpanFacts) -> bool,
 ) -> Decision {
     let all = trace
         .batches
@@ -81,7 +81,7 @@ pub fn all_resources_and_spans(
 }
 
 /// `Sampled` if any span satisfies `check`, else `NotSampled`.
-pub fn any_span(trace: &TraceData, mut check: impl FnMut(&Span) -> bool) -> Decision {
+pub fn any_span(trace: &TraceData, mut check: impl FnMut(&SpanFacts) -> bool) -> Decision {
     if trace.spans().any(|(_, span)| check(span)) {
         Decision::Sampled
     } else {

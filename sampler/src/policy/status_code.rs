@@ -36,7 +36,7 @@ impl Policy for StatusCode {
     fn evaluate(&self, trace: &TraceData, _now_ms: u64) -> Decision {
         any_span(trace, |span| {
             // A span without a status, or with an unknown code, reads as UNSET as in pdata.
-            let code = span.status.as_ref().map_or(0, |status| status.code);
+            let code = span.status_code;
             let code = Code::try_from(code).unwrap_or(Code::Unset);
             self.codes.contains(&code)
         })

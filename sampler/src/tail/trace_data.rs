@@ -5,7 +5,6 @@
 //! plus the counters and arrival times the decision timing needs.
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use prost::Message;
 
@@ -15,7 +14,41 @@ pub struct ResourceBatch {
     /// The resource's attributes (`service.name` and friends).
     pub resource_attributes: Vec<KeyValue>,
     /// The spans, in arrival order.
-    pub spans: Vec<Span>,
+    pub spans: Vec<SpanFacts>,
+}
+
+/// The fields of a span that tail policies read; names, ids, events and links are left out,
+/// which makes a waiting trace a fraction of its OTLP size in memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanFacts {
+    pub start_time_unix_nano: u64,
+    pub end_time_unix_nano: u64,
+    /// The status code; 0 (UNSET) for a span without a status, as pdata reads it.
+    pub status_code: i32,
+    pub flags: u32,
+    pub trace_state: String,
+    pub attributes: Vec<KeyValue>,
+}
+
+impl SpanFacts {
+    /// The facts of `span` with its attributes replaced by `attributes`.
+    pub fn with_attributes(span: &Span, attributes: Vec<KeyValue>) -> Self {
+        Self {
+            start_time_unix_nano: span.start_time_unix_nano,
+            end_time_unix_nano: span.end_time_unix_nano,
+            status_code: span.status.as_ref().map_or(0, |status| status.code),
+            flags: span.flags,
+            trace_state: span.trace_state.clone(),
+            attributes,
+        }
+    }
+}
+
+impl From<Span> for SpanFacts {
+    fn from(mut span: Span) -> Self {
+        let attributes = std::mem::take(&mut span.attributes);
+        Self::with_attributes(&span, attributes)
+    }
 }
 
 /// Everything known about one trace when its decision is made.
@@ -52,17 +85,10 @@ impl TraceData {
     ) -> Self {
         let mut data = Self::new(trace_id, arrival_ms);
         for rs in resource_spans {
-            let attributes = rs
-                .resource
-                .as_ref()
-                .map(|r| r.attributes.clone())
-                .unwrap_or_default();
-            let spans = rs
-                .scope_spans
-                .iter()
-                .flat_map(|s| s.spans.clone())
-                .collect();
-            data.add_batch(attributes, spans, arrival_ms);
+            let attributes = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+            let spans = rs.scope_spans.iter().flat_map(|s| &s.spans);
+            let facts = |span: &Span| SpanFacts::with_attributes(span, span.attributes.clone());
+            data.add_spans(attributes, spans, arrival_ms, |kvs| kvs.to_vec(), facts);
         }
         data
     }
@@ -76,7 +102,28 @@ impl TraceData {
         self.size_bytes += encoded_size(&resource_attributes, &spans);
         self.batches.push(ResourceBatch {
             resource_attributes,
-            spans,
+            spans: spans.into_iter().map(SpanFacts::from).collect(),
+        });
+    }
+
+    /// Adds spans that arrived with `resource` at `now_ms`, as `keep_resource` and `facts`
+    /// copy them; counts and sizes are those of the whole spans.
+    pub(super) fn add_spans<'a>(
+        &mut self,
+        resource: &[KeyValue],
+        spans: impl Iterator<Item = &'a Span> + Clone,
+        now_ms: u64,
+        keep_resource: impl Fn(&[KeyValue]) -> Vec<KeyValue>,
+        facts: impl Fn(&Span) -> SpanFacts,
+    ) {
+        if self.root_arrival_ms.is_none() && spans.clone().any(is_root) {
+            self.root_arrival_ms = Some(now_ms);
+        }
+        self.span_count += spans.clone().count() as u64;
+        self.size_bytes += encoded_size(resource, spans.clone());
+        self.batches.push(ResourceBatch {
+            resource_attributes: keep_resource(resource),
+            spans: spans.map(facts).collect(),
         });
     }
 
@@ -86,7 +133,7 @@ impl TraceData {
     }
 
     /// Every span with its resource's attributes, in arrival order.
-    pub fn spans(&self) -> impl Iterator<Item = (&[KeyValue], &Span)> {
+    pub fn spans(&self) -> impl Iterator<Item = (&[KeyValue], &SpanFacts)> {
         self.batches.iter().flat_map(|batch| {
             let resource = batch.resource_attributes.as_slice();
             batch.spans.iter().map(move |span| (resource, span))
@@ -100,14 +147,20 @@ pub fn is_root(span: &Span) -> bool {
 }
 
 /// The protobuf size these spans take in a `ResourceSpans`, framing included.
-fn encoded_size(resource_attributes: &[KeyValue], spans: &[Span]) -> u64 {
+fn encoded_size<'a>(
+    resource_attributes: &[KeyValue],
+    spans: impl IntoIterator<Item = &'a Span>,
+) -> u64 {
     let framed = |len: usize| 1 + prost::length_delimiter_len(len) + len;
-    let resource = Resource {
-        attributes: resource_attributes.to_vec(),
-        ..Resource::default()
-    };
-    let spans: usize = spans.iter().map(|span| framed(span.encoded_len())).sum();
-    (framed(resource.encoded_len()) + framed(spans)) as u64
+    let resource: usize = resource_attributes
+        .iter()
+        .map(|kv| framed(kv.encoded_len()))
+        .sum();
+    let spans: usize = spans
+        .into_iter()
+        .map(|span| framed(span.encoded_len()))
+        .sum();
+    (framed(resource) + framed(spans)) as u64
 }
 
 #[cfg(test)]
