@@ -18,6 +18,7 @@ mod auth;
 mod buffer;
 mod clock;
 mod compare;
+pub mod const_metrics;
 mod correlate;
 mod error;
 mod export;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::compare::{CompareCounters, ModeFigures};
+use crate::const_metrics::{encode_counters, encode_gauges};
 use crate::policy_metrics::PolicyMetrics;
 use crate::stats::Counters;
 
@@ -106,11 +106,7 @@ impl Collector for CountersCollector {
                 s.export_retries,
             ),
         ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value);
-            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            counter.encode(metric)?;
-        }
+        encode_counters(&mut encoder, &counters)?;
 
         let gauges = [
             (
@@ -124,11 +120,7 @@ impl Collector for CountersCollector {
                 s.export_queue,
             ),
         ];
-        for (name, help, value) in gauges {
-            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
-            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
-            gauge.encode(metric)?;
-        }
+        encode_gauges(&mut encoder, &gauges)?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use wbpf_gateway::const_metrics::{encode_counters, encode_gauges};
 use wbpf_probe::{Probe, ProbeStats, TimingStats, TypeTimings};
 
 /// Reloads since start, by outcome.
@@ -32,8 +33,8 @@ impl Reloads {
 struct Snapshot {
     stats: ProbeStats,
     timings: Vec<TypeTimings>,
-    running: usize,
-    failed: usize,
+    running: u64,
+    failed: u64,
     reloads: Reloads,
 }
 
@@ -52,8 +53,8 @@ pub fn render(probe: &Probe, reloads: &Reloads) -> String {
     let snapshot = Snapshot {
         stats: probe.stats(),
         timings: probe.timings(),
-        running: probe.running().len(),
-        failed: probe.failures().len(),
+        running: probe.running().len() as u64,
+        failed: probe.failures().len() as u64,
         reloads: *reloads,
     };
     let mut registry = Registry::with_prefix("wbpf_probe");
@@ -96,11 +97,7 @@ impl Collector for Snapshot {
                 s.untracked,
             ),
         ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value);
-            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            counter.encode(metric)?;
-        }
+        encode_counters(&mut encoder, &counters)?;
 
         let gauges = [
             (
@@ -114,11 +111,7 @@ impl Collector for Snapshot {
                 self.failed,
             ),
         ];
-        for (name, help, value) in gauges {
-            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
-            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
-            gauge.encode(metric)?;
-        }
+        encode_gauges(&mut encoder, &gauges)?;
 
         let help = "configuration reloads, applied or rejected as invalid";
         let mut metric = encoder.encode_descriptor("reloads", help, None, MetricType::Counter)?;
