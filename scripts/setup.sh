@@ -31,7 +31,7 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || true
 
 command -v cargo >/dev/null || {
-    echo "setup: cargo not found; install Rust 1.88 or newer (rustup)" >&2
+    echo "setup: cargo not found; install Rust 1.89 or newer (rustup)" >&2
     exit 1
 }
 echo "setup: building release binaries in $CARGO_TARGET_DIR (RocksDB takes ~25 min the first time)"

@@ -1,7 +1,10 @@
 """docker-compose.yml is valid for a real compose implementation and wires the stack as the
 README describes."""
 
+import json
+import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -48,3 +51,39 @@ def test_compose_config_exports_to_jaeger_and_validates():
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:2])
+
+
+def test_compose_build_image_has_the_rust_the_locked_crates_need():
+    """The image's build stage uses the workspace's `rust-version`, and no crate in Cargo.lock
+    needs a newer rustc: cargo refuses to build one that does."""
+    rust_version = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"][
+        "rust-version"
+    ]
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    image = re.search(r"^FROM rust:(\d+\.\d+)-\S+ AS build$", dockerfile, re.MULTILINE)
+    assert image, "deploy/Dockerfile builds FROM rust:<version>-<debian release>"
+    assert version(image.group(1)) == version(rust_version)
+
+    host = subprocess.run(
+        ["rustc", "--print", "host-tuple"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    metadata = json.loads(
+        subprocess.run(
+            ["cargo", "metadata", "--format-version", "1", "--locked",
+             "--filter-platform", host],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        ).stdout
+    )
+    built = {node["id"] for node in metadata["resolve"]["nodes"]}
+    too_new = [
+        f"{package['name']} {package['version']} needs rustc {package['rust_version']}"
+        for package in metadata["packages"]
+        if package["id"] in built
+        and package.get("rust_version")
+        and version(package["rust_version"]) > version(rust_version)
+    ]
+    assert not too_new, f"rust-version is {rust_version}, but " + "; ".join(too_new)
