@@ -27,7 +27,8 @@ def test_compose_file_is_valid_for_docker_compose():
     probe = services["probe"]
     assert "privileged" not in probe, "the probe gets capabilities, not privileged mode"
     assert probe["cap_drop"] == ["ALL"]
-    assert sorted(probe["cap_add"]) == ["BPF", "PERFMON", "SYS_ADMIN"]
+    # SYS_ADMIN implies BPF and PERFMON; Docker 20.10 refuses to add those two by name.
+    assert probe["cap_add"] == ["SYS_ADMIN"]
     assert probe["pid"] == "host"
     mounts = " ".join(str(v) for v in probe["volumes"])
     for path in ("/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/bpf"):
