@@ -10,7 +10,7 @@ use wbpf_config::{GatewayConfig, SamplingConfig, SamplingMode};
 use wbpf_sampler::tail::Projection;
 use wbpf_storage::{SpanStore, StoreOptions, TraceId};
 
-use crate::buffer::{Buffer, BufferParts, Command};
+use crate::buffer::{Buffer, BufferParts, Command, DecisionCacheSizes};
 use crate::compare::{self, CompareCounters};
 use crate::correlate::ProcessIndex;
 use crate::export::Exporter;
@@ -68,7 +68,7 @@ impl Gateway {
             export: exporter.queue(),
             counters: Arc::clone(&counters),
             policy_metrics: Arc::clone(&policy_metrics),
-            decision_cache_size: decision_cache_size(&config.sampling),
+            decision_cache: decision_cache_sizes(&config.sampling),
             shadow: comparison.as_ref().map(|c| c.sender.clone()),
             lateral: config.sampling.lateral.as_ref().map(LateralIndex::new),
             correlation: correlation.enabled.then(|| ProcessIndex::new(correlation)),
@@ -263,21 +263,22 @@ impl Gateway {
     }
 }
 
-/// How many decisions the in-memory cache holds: the tail block's `decision_cache` sizes in
-/// tail mode when set, `sampling.decision_cache_size` otherwise. Decisions also live in RocksDB,
-/// so a miss costs a read, not a wrong decision.
-fn decision_cache_size(sampling: &SamplingConfig) -> u64 {
-    let tail_sizes = sampling
+/// How many decisions the in-memory caches hold: the tail block's `decision_cache` sizes in
+/// tail mode when set, `sampling.decision_cache_size` for each kind otherwise. Decisions also
+/// live in RocksDB, so a miss costs a read, not a wrong decision.
+fn decision_cache_sizes(sampling: &SamplingConfig) -> DecisionCacheSizes {
+    let fallback = sampling.decision_cache_size;
+    let block = sampling
         .tail_sampling
         .as_ref()
-        .map(|tail| &tail.decision_cache)
-        .map_or(0, |c| {
-            c.sampled_cache_size
-                .saturating_add(c.non_sampled_cache_size)
-        });
-    match sampling.mode {
-        SamplingMode::Tail if tail_sizes > 0 => tail_sizes,
-        _ => sampling.decision_cache_size,
+        .map(|tail| &tail.decision_cache);
+    let pick = |size: u64| match (sampling.mode, size) {
+        (SamplingMode::Tail, size) if size > 0 => size,
+        _ => fallback,
+    };
+    DecisionCacheSizes {
+        sampled: pick(block.map_or(0, |c| c.sampled_cache_size)),
+        not_sampled: pick(block.map_or(0, |c| c.non_sampled_cache_size)),
     }
 }
 

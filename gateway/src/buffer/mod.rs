@@ -15,13 +15,13 @@
 
 mod budget;
 mod decide;
+mod decisions;
 mod ingest;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::sync::Cache;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -30,6 +30,8 @@ use tracing::{error, info};
 use wbpf_sampler::TraceData;
 use wbpf_storage::{Decision, SpanStore, TraceId, WriteSet};
 
+use self::decisions::DecisionCache;
+pub use self::decisions::DecisionCacheSizes;
 use crate::compare::ShadowSender;
 use crate::correlate::ProcessIndex;
 use crate::export::ExportQueue;
@@ -63,7 +65,7 @@ pub struct BufferParts {
     pub counters: Arc<Counters>,
     pub policy_metrics: Arc<PolicyMetrics>,
     /// Remembered decisions, for late spans without a RocksDB read.
-    pub decision_cache_size: u64,
+    pub decision_cache: DecisionCacheSizes,
     /// The comparison's shadow, if `sampling.compare` is set.
     pub shadow: Option<ShadowSender>,
     /// Lateral triggers, if `sampling.lateral` is set.
@@ -117,8 +119,8 @@ pub struct Buffer {
     buffered: HashMap<TraceId, BufferedTrace>,
     /// Sum of their bytes, held under `max_bytes` by evicting the oldest.
     buffered_bytes: u64,
-    /// Recent decisions (true: keep), so late spans need no RocksDB read.
-    decided: Cache<TraceId, bool>,
+    /// Recent decisions, so late spans need no RocksDB read.
+    decided: DecisionCache,
     /// Tail mode with `decision_wait_after_root_received`: when each trace whose root arrived
     /// is due, in arrival order (so in due order).
     roots: VecDeque<(u64, TraceId)>,
@@ -140,10 +142,7 @@ impl Buffer {
         parts: BufferParts,
     ) -> Result<Self, GatewayError> {
         let ttl = Duration::from_millis(mode.decision_ttl_ms().max(1));
-        let decided = Cache::builder()
-            .max_capacity(parts.decision_cache_size)
-            .time_to_live(ttl)
-            .build();
+        let decided = DecisionCache::new(parts.decision_cache, ttl);
         let mut buffer = Self {
             store,
             mode,
