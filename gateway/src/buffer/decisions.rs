@@ -68,13 +68,17 @@ mod tests {
         TraceId(id)
     }
 
-    #[test]
-    fn dropped_traces_do_not_evict_kept_ones() {
+    fn cache_of_ten() -> DecisionCache {
         let sizes = DecisionCacheSizes {
             sampled: 10,
             not_sampled: 10,
         };
-        let cache = DecisionCache::new(sizes, Duration::from_secs(60));
+        DecisionCache::new(sizes, Duration::from_secs(60))
+    }
+
+    #[test]
+    fn dropped_traces_do_not_evict_kept_ones() {
+        let cache = cache_of_ten();
         cache.insert(trace(0), true);
         for n in 1..2_000 {
             cache.insert(trace(n), false);
@@ -87,11 +91,7 @@ mod tests {
 
     #[test]
     fn a_later_keep_overrides_a_drop() {
-        let sizes = DecisionCacheSizes {
-            sampled: 10,
-            not_sampled: 10,
-        };
-        let cache = DecisionCache::new(sizes, Duration::from_secs(60));
+        let cache = cache_of_ten();
         cache.insert(trace(1), false);
         assert_eq!(cache.get(&trace(1)), Some(false));
         cache.insert(trace(1), true);

@@ -1,20 +1,20 @@
 //! What of a trace the configured policies read, so a waiting trace can be held in memory
 //! without its payload.
 //!
-//! Tail policies look at few span fields ([`SpanFacts`]) and, of the attributes, only those
-//! named by attribute policies. A [`Projection`] built from the `tail_sampling` block keeps
-//! exactly those attributes, so the gateway can keep a trimmed [`TraceData`] per undecided trace
-//! and decide it without reading its spans back from storage. Sizes, counts and the root's
-//! arrival are taken from the whole spans, so `span_count`, `bytes_limiting` and
-//! `decision_wait_after_root_received` see the whole trace.
+//! Tail policies look at few span fields ([`SpanFacts`](super::SpanFacts)) and, of the
+//! attributes, only those named by attribute policies. A [`Projection`] built from the
+//! `tail_sampling` block keeps exactly those attributes, so the gateway can keep a trimmed
+//! [`TraceData`] per undecided trace and decide it without reading its spans back from storage.
+//! Sizes, counts and the root's arrival are taken from the whole spans, so `span_count`,
+//! `bytes_limiting` and `decision_wait_after_root_received` see the whole trace.
 
 use std::collections::HashSet;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use wbpf_config::{PolicyConfig, PolicyKind, TailSamplingConfig};
 
-use super::{SpanFacts, TraceData};
+use super::TraceData;
 
 /// The attribute keys the policies of one `tail_sampling` block read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,21 +73,9 @@ impl Projection {
         resource_spans: &[ResourceSpans],
         arrival_ms: u64,
     ) -> TraceData {
-        let mut data = TraceData::new(trace_id, arrival_ms);
-        for rs in resource_spans {
-            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-            let spans = rs.scope_spans.iter().flat_map(|s| &s.spans);
-            let facts =
-                |span: &Span| SpanFacts::with_attributes(span, self.attributes(&span.attributes));
-            data.add_spans(
-                resource,
-                spans,
-                arrival_ms,
-                |kvs| self.attributes(kvs),
-                facts,
-            );
-        }
-        data
+        TraceData::keeping(trace_id, resource_spans, arrival_ms, |kvs| {
+            self.attributes(kvs)
+        })
     }
 
     fn attributes(&self, attributes: &[KeyValue]) -> Vec<KeyValue> {
@@ -117,7 +105,7 @@ impl TraceData {
 mod tests {
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Status};
+    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span, Status};
 
     use super::*;
     use crate::TailSampler;

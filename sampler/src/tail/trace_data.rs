@@ -83,12 +83,22 @@ impl TraceData {
         resource_spans: &[ResourceSpans],
         arrival_ms: u64,
     ) -> Self {
+        Self::keeping(trace_id, resource_spans, arrival_ms, <[KeyValue]>::to_vec)
+    }
+
+    /// A trace from OTLP resource spans that keeps of each attribute list what `keep` returns;
+    /// counts, sizes and the root's arrival are those of the whole spans.
+    pub(super) fn keeping(
+        trace_id: [u8; 16],
+        resource_spans: &[ResourceSpans],
+        arrival_ms: u64,
+        keep: impl Fn(&[KeyValue]) -> Vec<KeyValue>,
+    ) -> Self {
         let mut data = Self::new(trace_id, arrival_ms);
         for rs in resource_spans {
-            let attributes = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
             let spans = rs.scope_spans.iter().flat_map(|s| &s.spans);
-            let facts = |span: &Span| SpanFacts::with_attributes(span, span.attributes.clone());
-            data.add_spans(attributes, spans, arrival_ms, |kvs| kvs.to_vec(), facts);
+            data.add_spans(resource, spans, arrival_ms, &keep);
         }
         data
     }
@@ -106,23 +116,23 @@ impl TraceData {
         });
     }
 
-    /// Adds spans that arrived with `resource` at `now_ms`, as `keep_resource` and `facts`
-    /// copy them; counts and sizes are those of the whole spans.
-    pub(super) fn add_spans<'a>(
+    /// Adds spans that arrived with `resource` at `now_ms`, keeping of each attribute list
+    /// what `keep` returns.
+    fn add_spans<'a>(
         &mut self,
         resource: &[KeyValue],
         spans: impl Iterator<Item = &'a Span> + Clone,
         now_ms: u64,
-        keep_resource: impl Fn(&[KeyValue]) -> Vec<KeyValue>,
-        facts: impl Fn(&Span) -> SpanFacts,
+        keep: &impl Fn(&[KeyValue]) -> Vec<KeyValue>,
     ) {
         if self.root_arrival_ms.is_none() && spans.clone().any(is_root) {
             self.root_arrival_ms = Some(now_ms);
         }
         self.span_count += spans.clone().count() as u64;
         self.size_bytes += encoded_size(resource, spans.clone());
+        let facts = |span: &Span| SpanFacts::with_attributes(span, keep(&span.attributes));
         self.batches.push(ResourceBatch {
-            resource_attributes: keep_resource(resource),
+            resource_attributes: keep(resource),
             spans: spans.map(facts).collect(),
         });
     }
