@@ -6,56 +6,52 @@ fn open(dir: &tempfile::TempDir) -> SpanStore {
     SpanStore::open(dir.path(), &StoreOptions::default()).expect("open store")
 }
 
+const A: TraceId = TraceId([1; 16]);
+const B: TraceId = TraceId([2; 16]);
+
+/// Stores `a1` of trace A and `b1` of B (first seen at 10 and 11), then `a2` of A; returns
+/// the sequence numbers of A's two groups.
+fn store_two_traces(store: &SpanStore) -> [u64; 2] {
+    let mut set = WriteSet::new();
+    set.put_spans(A, b"a1".to_vec());
+    set.put_spans(B, b"b1".to_vec());
+    set.new_trace(A, 10);
+    set.new_trace(B, 11);
+    let first = store.commit(set).unwrap();
+    let mut set = WriteSet::new();
+    set.put_spans(A, b"a2".to_vec());
+    let second = store.commit(set).unwrap();
+    assert_eq!((first.len(), second.len()), (2, 1));
+    [first[0], second[0]]
+}
+
 #[test]
 fn one_prefix_scan_reads_a_whole_trace_in_arrival_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let a = TraceId([1; 16]);
-    let b = TraceId([2; 16]);
-
-    let mut set = WriteSet::new();
-    set.put_spans(a, b"a1".to_vec());
-    set.put_spans(b, b"b1".to_vec());
-    set.new_trace(a, 10);
-    set.new_trace(b, 11);
-    store.commit(set).unwrap();
-    let mut set = WriteSet::new();
-    set.put_spans(a, b"a2".to_vec());
-    store.commit(set).unwrap();
+    store_two_traces(&store);
 
     assert_eq!(
-        store.read_trace(a).unwrap(),
+        store.read_trace(A).unwrap(),
         vec![b"a1".to_vec(), b"a2".to_vec()]
     );
-    assert_eq!(store.read_trace(b).unwrap(), vec![b"b1".to_vec()]);
+    assert_eq!(store.read_trace(B).unwrap(), vec![b"b1".to_vec()]);
 }
 
 #[test]
 fn sequence_numbers_from_commit_remove_a_trace_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let a = TraceId([1; 16]);
-    let b = TraceId([2; 16]);
+    let seqs = store_two_traces(&store);
+    assert_eq!(store.read_spans(A).unwrap().seqs, seqs);
 
     let mut set = WriteSet::new();
-    set.put_spans(a, b"a1".to_vec());
-    set.put_spans(b, b"b1".to_vec());
-    set.new_trace(a, 10);
-    set.new_trace(b, 10);
-    let first = store.commit(set).unwrap();
-    let mut set = WriteSet::new();
-    set.put_spans(a, b"a2".to_vec());
-    let second = store.commit(set).unwrap();
-    assert_eq!((first.len(), second.len()), (2, 1));
-    assert_eq!(store.read_spans(a).unwrap().seqs, vec![first[0], second[0]]);
-
-    let mut set = WriteSet::new();
-    set.remove_trace(a, 10, vec![first[0], second[0]]);
+    set.remove_trace(A, 10, seqs.to_vec());
     store.commit(set).unwrap();
 
-    assert!(store.read_trace(a).unwrap().is_empty());
-    assert_eq!(store.read_trace(b).unwrap(), vec![b"b1".to_vec()]);
-    assert_eq!(store.buffered_traces().unwrap(), vec![(10, b)]);
+    assert!(store.read_trace(A).unwrap().is_empty());
+    assert_eq!(store.read_trace(B).unwrap(), vec![b"b1".to_vec()]);
+    assert_eq!(store.buffered_traces().unwrap(), vec![(11, B)]);
 }
 
 #[test]
