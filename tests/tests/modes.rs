@@ -201,3 +201,57 @@ async fn tail_mode_decides_sooner_after_the_root_with_decision_wait_after_root_r
     assert_eq!(stats.traces_released, 1);
     assert_eq!(stats.traces_buffered, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_mode_decides_traces_buffered_before_a_restart_and_deletes_the_dropped_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let sampling = "sampling:\n  mode: tail\n  sweep_interval: 100ms\n  tail_sampling:\n    \
+                    decision_wait: 2s\n    policies:\n      - name: errors\n        \
+                    type: status_code\n        status_code:\n          status_codes: [ERROR]\n";
+    let (failed, fine, fresh) = ([0x31; 16], [0x32; 16], [0x33; 16]);
+
+    // Buffered, undecided, when the gateway stops: after the restart they are read back.
+    let gateway = Gateway::start(&config(dir.path(), sampling)).await.unwrap();
+    send(
+        &gateway,
+        vec![span(failed, 1, true, ""), span(fine, 2, false, "")],
+    )
+    .await;
+    gateway.shutdown().await.unwrap();
+
+    let gateway = Gateway::start(&config(dir.path(), sampling)).await.unwrap();
+    assert_eq!(gateway.stats().traces_buffered, 2);
+    // Spans after the restart: one more for a recovered trace, and a trace decided from memory.
+    send(
+        &gateway,
+        vec![span(failed, 3, false, ""), span(fresh, 4, false, "")],
+    )
+    .await;
+    for _ in 0..60 {
+        if gateway.stats().traces_buffered == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = gateway.shutdown().await.unwrap();
+    assert_eq!((stats.traces_released, stats.traces_sampled_out), (1, 2));
+
+    let out = exported(dir.path());
+    assert_eq!(
+        out[&hex::encode(failed)].len(),
+        2,
+        "the kept trace whole: {out:?}"
+    );
+    assert!(!out.contains_key(&hex::encode(fine)) && !out.contains_key(&hex::encode(fresh)));
+    // Nothing of the decided traces is left on disk, read back or not.
+    let store = wbpf_storage::SpanStore::open(
+        &dir.path().join("rocksdb"),
+        &wbpf_storage::StoreOptions::default(),
+    )
+    .unwrap();
+    assert!(store.buffered_traces().unwrap().is_empty());
+    for trace in [failed, fine, fresh] {
+        let stored = store.read_trace(wbpf_storage::TraceId(trace)).unwrap();
+        assert!(stored.is_empty(), "{} still stored", hex::encode(trace));
+    }
+}
