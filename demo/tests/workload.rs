@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use common::OtlpSink;
-use wbpf_demo::{read_ground_truth, spawn, WorkloadOptions, SPANS_PER_REQUEST};
+use wbpf_demo::{read_ground_truth, spawn, WorkloadOptions, WorkloadStats, SPANS_PER_REQUEST};
 
 const STALL: Duration = Duration::from_millis(20);
 
@@ -61,13 +61,10 @@ fn options(dir: &Path, sink: &OtlpSink, duration: Duration) -> WorkloadOptions {
     }
 }
 
-#[test]
-fn three_services_export_complete_traces_and_record_faults() {
-    let sink = OtlpSink::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let opts = options(dir.path(), &sink, Duration::from_secs(3));
-
-    let mut workload = spawn(&opts).expect("start the workload");
+/// Runs the three services to the end of their load, with one extra request sent through
+/// the frontend's listener; returns the frontend's figures.
+fn run_with_one_listener_request(opts: &WorkloadOptions) -> WorkloadStats {
+    let mut workload = spawn(opts).expect("start the workload");
     assert_eq!(workload.pids().len(), 3);
     let answer = search_through_listener(workload.frontend_addr());
     assert!(
@@ -76,6 +73,16 @@ fn three_services_export_complete_traces_and_record_faults() {
     );
     let stats = workload.wait_frontend().expect("frontend finishes");
     workload.stop().expect("index and store stop cleanly");
+    stats
+}
+
+#[test]
+fn three_services_export_complete_traces_and_record_faults() {
+    let sink = OtlpSink::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = options(dir.path(), &sink, Duration::from_secs(3));
+
+    let stats = run_with_one_listener_request(&opts);
 
     // 300 planned requests plus the one sent to the listener.
     assert_eq!(stats.requests, 301, "{stats:?}");
@@ -135,14 +142,7 @@ fn without_tracing_the_services_answer_and_export_nothing() {
         ..options(dir.path(), &sink, Duration::from_secs(2))
     };
 
-    let mut workload = spawn(&opts).expect("start the workload");
-    let answer = search_through_listener(workload.frontend_addr());
-    assert!(
-        answer.starts_with("OK "),
-        "frontend listener answered {answer:?}"
-    );
-    let stats = workload.wait_frontend().expect("frontend finishes");
-    workload.stop().expect("index and store stop cleanly");
+    let stats = run_with_one_listener_request(&opts);
 
     assert_eq!(stats.requests, 201, "{stats:?}");
     assert_eq!(stats.errors, 0, "{stats:?}");
