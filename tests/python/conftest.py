@@ -1,84 +1,56 @@
 """Fixtures that run the real `wbpf gateway` binary on loopback ports."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from processes import BIN_DIR, LoggedProcess, free_port
 
-BIN_DIR = Path(os.environ.get("WBPF_BIN_DIR", "/var/tmp/wbpf-target/release"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+EXPORT_FILE = "exported.jsonl"
 
 
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gateway exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"gateway did not listen on {port}")
+def yaml_lines(text: str) -> str:
+    """`text` with every line ending in a newline, so that it can precede the next key."""
+    return "".join(f"{line}\n" for line in text.splitlines())
 
 
-class Gateway:
-    """A running gateway with a file exporter; `exported()` reads back what it released."""
+class LoopbackGateway(LoggedProcess):
+    """`wbpf gateway` on free loopback ports, with its config, storage, export file and logs in
+    `tmp`; `kill` and `start` restart it on the same ports and storage."""
 
     def __init__(
         self,
         tmp: Path,
         retention: str,
+        receivers: str = "",
+        admin: str = "",
         sampling: dict | None = None,
-        otlp_endpoint: str | None = None,
-        security: dict | None = None,
+        exporters: str = "",
     ):
-        """`sampling` is merged into the config's `sampling:` block; `otlp_endpoint` adds an
-        OTLP/gRPC exporter next to the file exporter; `security` maps `receivers` and `admin`
-        to keys added to those blocks (`auth`, `tls`)."""
-        extra = {section: "".join(f"  {key}: {json.dumps(value)}\n" for key, value in
-                                  (security or {}).get(section, {}).items())
-                 for section in ("receivers", "admin")}
+        """`receivers`, `admin` and `exporters` are YAML lines (indented two spaces) added to
+        those sections; `sampling` is merged into the config's `sampling:` block."""
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.admin_port = free_port()
-        self.export_path = tmp / "exported.jsonl"
+        self.export_path = tmp / EXPORT_FILE
         self.config_path = tmp / "gateway.yaml"
         self.config_path.write_text(
             f"""
 receivers:
   grpc: 127.0.0.1:{self.grpc_port}
   http: 127.0.0.1:{self.http_port}
-{extra["receivers"]}admin:
+{yaml_lines(receivers)}admin:
   listen: 127.0.0.1:{self.admin_port}
-{extra["admin"]}storage:
+{yaml_lines(admin)}storage:
   path: {tmp / "rocksdb"}
   retention: {retention}
 sampling: {json.dumps({"sweep_interval": "100ms", **(sampling or {})})}
 exporters:
-  file:
-    path: {self.export_path}
-"""
-            + (f"  otlp:\n    endpoint: {otlp_endpoint}\n" if otlp_endpoint else "")
+{yaml_lines(exporters)}"""
         )
-        self.log = open(tmp / "gateway.log", "w")
-        self.proc = subprocess.Popen(
-            [str(BIN_DIR / "wbpf"), "gateway", "--config", str(self.config_path)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_listening(self.grpc_port, self.proc)
-        wait_listening(self.http_port, self.proc)
+        command = [str(BIN_DIR / "wbpf"), "gateway", "--config", str(self.config_path)]
+        super().__init__(tmp, "gateway", command, [self.grpc_port, self.http_port])
 
     @property
     def grpc_endpoint(self) -> str:
@@ -107,17 +79,35 @@ exporters:
                         spans.append((resource, ss.get("scope", {}), span))
         return spans
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
+class Gateway(LoopbackGateway):
+    """A running gateway with a file exporter; `exported()` reads back what it released."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        retention: str,
+        sampling: dict | None = None,
+        otlp_endpoint: str | None = None,
+        security: dict | None = None,
+    ):
+        """`sampling` is merged into the config's `sampling:` block; `otlp_endpoint` adds an
+        OTLP/gRPC exporter next to the file exporter; `security` maps `receivers` and `admin`
+        to keys added to those blocks (`auth`, `tls`)."""
+        extra = {section: "".join(f"  {key}: {json.dumps(value)}\n" for key, value in
+                                  (security or {}).get(section, {}).items())
+                 for section in ("receivers", "admin")}
+        exporters = f"  file:\n    path: {tmp / EXPORT_FILE}\n"
+        if otlp_endpoint:
+            exporters += f"  otlp:\n    endpoint: {otlp_endpoint}\n"
+        super().__init__(
+            tmp,
+            retention,
+            receivers=extra["receivers"],
+            admin=extra["admin"],
+            sampling=sampling,
+            exporters=exporters,
+        )
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 same RocksDB directory and ports, an OTLP/gRPC sink that can be stopped, and OTLP requests
 built with the OpenTelemetry protobuf classes."""
 
-import json
-import signal
-import subprocess
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -15,86 +12,23 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from conftest import BIN_DIR, free_port, wait_listening
+from conftest import LoopbackGateway
+
+RETRY = "  retry: {initial_interval: 50ms, max_interval: 500ms}\n"
 
 
-class GatewayProcess:
-    """`wbpf gateway` on fixed ports and one storage directory, across kills and restarts."""
+class GatewayProcess(LoopbackGateway):
+    """`wbpf gateway` whose exporters retry quickly, on fixed ports and one storage directory
+    across kills and restarts."""
 
     def __init__(self, tmp: Path, exporters: str, retention: str = "60s", receivers: str = ""):
         """`exporters` and `receivers` are YAML lines (indented two spaces) added to those
         sections."""
-        self.tmp = tmp
-        self.grpc_port = free_port()
-        self.http_port = free_port()
-        self.admin_port = free_port()
-        self.export_path = tmp / "exported.jsonl"
-        self.config_path = tmp / "gateway.yaml"
-        self.config_path.write_text(
-            f"""
-receivers:
-  grpc: 127.0.0.1:{self.grpc_port}
-  http: 127.0.0.1:{self.http_port}
-{receivers}
-admin:
-  listen: 127.0.0.1:{self.admin_port}
-storage:
-  path: {tmp / "rocksdb"}
-  retention: {retention}
-sampling:
-  sweep_interval: 100ms
-exporters:
-  retry: {{initial_interval: 50ms, max_interval: 500ms}}
-{exporters}
-"""
-        )
-        self.starts = 0
-        self.proc = None
-        self.start()
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/v1/traces"
-
-    @property
-    def grpc_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.grpc_port}"
-
-    def start(self) -> None:
-        self.starts += 1
-        log = open(self.tmp / f"gateway-{self.starts}.log", "w")
-        self.proc = subprocess.Popen(
-            [str(BIN_DIR / "wbpf"), "gateway", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        wait_listening(self.http_port, self.proc)
-        wait_listening(self.grpc_port, self.proc)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        super().__init__(tmp, retention, receivers=receivers, exporters=RETRY + exporters)
 
     def exported_span_ids(self) -> list[str]:
         """Every exported span id (hex), repeats included, from the file exporter."""
-        ids = []
-        if not self.export_path.exists():
-            return ids
-        for line in self.export_path.read_text().split("\n")[:-1]:
-            for rs in json.loads(line).get("resourceSpans", []):
-                for ss in rs.get("scopeSpans", []):
-                    ids.extend(span["spanId"] for span in ss.get("spans", []))
-        return ids
+        return [span["spanId"] for _, _, span in self.exported()]
 
 
 class GrpcSink:

@@ -3,18 +3,16 @@ OpenTelemetry Collector with tail sampling. Plus a small OTLP/HTTP sink for the 
 
 import gzip
 import os
-import signal
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_listening
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from processes import LoggedProcess, free_port
 
 PEERS_DIR = Path(os.environ.get("WBPF_PEERS_DIR", "/var/tmp/wbpf-peers"))
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "peers" / "build.sh"
@@ -32,38 +30,14 @@ def peer_binary(name: str) -> Path:
     return path
 
 
-class PeerProcess:
+class PeerProcess(LoggedProcess):
     """A peer started with a YAML config in a test's temporary directory."""
 
     def __init__(self, tmp: Path, name: str, binary: Path, config: str, ports: list[int]):
         self.config_path = tmp / f"{name}.yaml"
         self.config_path.write_text(config)
-        self.log_path = tmp / f"{name}.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [str(binary), "--config", str(self.config_path)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            for port in ports:
-                wait_listening(port, self.proc, timeout=60)
-        except Exception:
-            self.stop()
-            raise RuntimeError(f"{name} did not start:\n{self.log_path.read_text()[-4000:]}")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        command = [str(binary), "--config", str(self.config_path)]
+        super().__init__(tmp, name, command, ports, timeout=60)
 
 
 class Jaeger(PeerProcess):

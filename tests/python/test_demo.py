@@ -28,26 +28,16 @@ REQUIRED_KEYS = {
 }
 
 
-def test_demo_json_meets_recall_precision_and_bytes_targets(tmp_path):
-    result = subprocess.run(
-        [
-            str(BIN_DIR / "wbpf"),
-            "demo",
-            "--json",
-            "--duration",
-            "12s",
-            "--fault-rate",
-            "0.02",
-            "--compare",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def run_demo(output_dir, *options: str) -> dict:
+    """`wbpf demo --json` with `options`, writing its files into `output_dir`; its summary."""
+    command = [str(BIN_DIR / "wbpf"), "demo", "--json", *options, "--output-dir", str(output_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_demo_json_meets_recall_precision_and_bytes_targets(tmp_path):
+    summary = run_demo(tmp_path, "--duration", "12s", "--fault-rate", "0.02", "--compare")
     assert REQUIRED_KEYS <= summary.keys()
 
     assert summary["requests"] > 1000
@@ -92,25 +82,7 @@ def exported_spans(path):
 
 
 def test_demo_without_context_links_each_trigger_to_the_trace_its_thread_served(tmp_path):
-    result = subprocess.run(
-        [
-            str(BIN_DIR / "wbpf"),
-            "demo",
-            "--json",
-            "--no-context",
-            "--duration",
-            "10s",
-            "--fault-rate",
-            "0.03",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary = run_demo(tmp_path, "--no-context", "--duration", "10s", "--fault-rate", "0.03")
     assert summary["injected_edge_cases"] >= 20, summary
     assert summary["triggers"] >= summary["injected_edge_cases"], summary
     assert summary["triggers_without_context"] == summary["triggers"], summary

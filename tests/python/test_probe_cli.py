@@ -10,7 +10,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import BIN_DIR, Gateway, free_port, wait_for, wait_listening
+from conftest import BIN_DIR, Gateway, free_port, wait_for
+from processes import wait_listening
 
 TARGET = BIN_DIR / "wbpf-probe-target"
 COMM = "wbpf-cli-sc"
