@@ -6,7 +6,6 @@
 //! as prost cannot skip one field.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::bytes::Buf;
 use prost::Message;
 
 use crate::OtlpError;
@@ -14,7 +13,10 @@ use crate::OtlpError;
 const TOO_DEEP: &str = "attribute values nested too deeply";
 
 /// Decodes an `ExportTraceServiceRequest` in protobuf.
-pub fn protobuf(body: impl Buf) -> Result<ExportTraceServiceRequest, OtlpError> {
+///
+/// It takes one contiguous slice: prost reads a slice several times faster than a layered
+/// buffer such as tonic's `DecodeBuf`, which checks its bounds on every byte it hands out.
+pub fn protobuf(body: &[u8]) -> Result<ExportTraceServiceRequest, OtlpError> {
     ExportTraceServiceRequest::decode(body).map_err(|err| {
         let err = err.to_string();
         // The error lists every enclosing field, hundreds of them for this one.
