@@ -67,6 +67,14 @@ impl Group {
             failures,
         })
     }
+
+    /// The detectors of `detectors` that this group runs.
+    pub fn running_detectors<'a>(&self, detectors: &'a [Detector]) -> Vec<&'a Detector> {
+        self.running
+            .iter()
+            .filter_map(|&index| crate::table::find(detectors, index))
+            .collect()
+    }
 }
 
 /// Loads an embedded object against the kernel's BTF, overriding the named `u32` globals.

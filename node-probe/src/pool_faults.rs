@@ -174,11 +174,7 @@ pub async fn start_range_scan(
     detectors: &[Detector],
     stop: watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, ProbeError> {
-    let running: Vec<&Detector> = group
-        .running
-        .iter()
-        .filter_map(|&index| crate::table::find(detectors, index))
-        .collect();
+    let running = group.running_detectors(detectors);
     let Some((_, spec)) = find(&running) else {
         return Ok(None);
     };

@@ -163,11 +163,7 @@ pub fn start_leak_scan(
     handler: EventHandler,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, ProbeError> {
-    let running: Vec<&Detector> = group
-        .running
-        .iter()
-        .filter_map(|&index| crate::table::find(detectors, index))
-        .collect();
+    let running = group.running_detectors(detectors);
     let Some((detector, spec)) = find(&running) else {
         return Ok(None);
     };

@@ -552,10 +552,9 @@ fn start_adaptive(
     stop: watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, ProbeError> {
     let adaptive: Vec<Adaptive> = group
-        .running
-        .iter()
-        .filter_map(|&index| {
-            let detector = crate::table::find(detectors, index)?;
+        .running_detectors(detectors)
+        .into_iter()
+        .filter_map(|detector| {
             let Spec::FunctionLatency(spec) = &detector.spec else {
                 return None;
             };
@@ -567,7 +566,7 @@ fn start_adaptive(
                 return None;
             };
             Some(Adaptive {
-                index,
+                index: detector.index,
                 name: detector.name.clone(),
                 percentile,
                 min_samples,
