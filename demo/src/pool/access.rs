@@ -113,65 +113,62 @@ unsafe extern "C" fn copy(
             return 0;
         };
         if write != 0 {
-            let Some(source) = staging.get(..len) else {
+            let Some(source) = staging.get_mut(..len) else {
                 return 0;
             };
             // SAFETY: the caller guarantees `start .. start + len` is mapped and only accessed
             // atomically; `source` holds exactly `len` bytes.
-            unsafe { store_bytes(start, source) };
+            unsafe { copy_atomic(start, source, Direction::Store) };
         } else {
             staging.clear();
             staging.resize(len, 0);
             // SAFETY: as above, with `staging` resized to exactly `len` bytes.
-            unsafe { load_bytes(start, &mut staging) };
+            unsafe { copy_atomic(start, &mut staging, Direction::Load) };
         }
         len as u64
     })
 }
 
-/// Copies `source` to `dst` with relaxed atomic stores, a word at a time where aligned.
-///
-/// # Safety
-///
-/// `dst .. dst + source.len()` must be valid for writes and accessed only atomically by others.
-unsafe fn store_bytes(dst: *mut u8, source: &[u8]) {
-    let mut i = 0;
-    while i < source.len() {
-        // SAFETY: `i < source.len()`, so `dst + i` is inside the range the caller vouched for.
-        let at = unsafe { dst.add(i) };
-        if at.addr().is_multiple_of(8) && source.len() - i >= 8 {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&source[i..i + 8]);
-            // SAFETY: `at` is 8-aligned and `at .. at + 8` is in range (checked just above).
-            unsafe { AtomicU64::from_ptr(at.cast::<u64>()) }
-                .store(u64::from_ne_bytes(word), Ordering::Relaxed);
-            i += 8;
-        } else {
-            // SAFETY: `at` is in range; bytes need no alignment.
-            unsafe { AtomicU8::from_ptr(at) }.store(source[i], Ordering::Relaxed);
-            i += 1;
-        }
-    }
+/// Which way [`copy_atomic`] moves the bytes.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    /// From the staging buffer into the mapping.
+    Store,
+    /// From the mapping into the staging buffer.
+    Load,
 }
 
-/// Fills `target` from `src` with relaxed atomic loads, a word at a time where aligned.
+/// Copies between `mapped` and `staging` with relaxed atomic accesses to the mapping, a word at
+/// a time where aligned.
 ///
 /// # Safety
 ///
-/// `src .. src + target.len()` must be valid for reads and accessed only atomically by others.
-unsafe fn load_bytes(src: *mut u8, target: &mut [u8]) {
+/// `mapped .. mapped + staging.len()` must be valid for reads and writes and accessed only
+/// atomically by others.
+unsafe fn copy_atomic(mapped: *mut u8, staging: &mut [u8], direction: Direction) {
     let mut i = 0;
-    while i < target.len() {
-        // SAFETY: `i < target.len()`, so `src + i` is inside the range the caller vouched for.
-        let at = unsafe { src.add(i) };
-        if at.addr().is_multiple_of(8) && target.len() - i >= 8 {
+    while i < staging.len() {
+        // SAFETY: `i < staging.len()`, so `mapped + i` is inside the range the caller vouched
+        // for.
+        let at = unsafe { mapped.add(i) };
+        if at.addr().is_multiple_of(8) && staging.len() - i >= 8 {
             // SAFETY: `at` is 8-aligned and `at .. at + 8` is in range (checked just above).
-            let word = unsafe { AtomicU64::from_ptr(at.cast::<u64>()) }.load(Ordering::Relaxed);
-            target[i..i + 8].copy_from_slice(&word.to_ne_bytes());
+            let word = unsafe { AtomicU64::from_ptr(at.cast::<u64>()) };
+            let bytes = staging[i..]
+                .first_chunk_mut::<8>()
+                .expect("8 bytes are left (checked just above)");
+            match direction {
+                Direction::Store => word.store(u64::from_ne_bytes(*bytes), Ordering::Relaxed),
+                Direction::Load => *bytes = word.load(Ordering::Relaxed).to_ne_bytes(),
+            }
             i += 8;
         } else {
             // SAFETY: `at` is in range; bytes need no alignment.
-            target[i] = unsafe { AtomicU8::from_ptr(at) }.load(Ordering::Relaxed);
+            let byte = unsafe { AtomicU8::from_ptr(at) };
+            match direction {
+                Direction::Store => byte.store(staging[i], Ordering::Relaxed),
+                Direction::Load => staging[i] = byte.load(Ordering::Relaxed),
+            }
             i += 1;
         }
     }
