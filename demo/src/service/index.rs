@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
 use opentelemetry_sdk::trace::SdkTracer;
 
@@ -12,7 +11,6 @@ use super::server::{self, Handler};
 use super::spans::{self, PoolOp};
 use super::working_set::WorkingSet;
 use super::ServiceConfig;
-use crate::context::{extract, SpanAnnouncement};
 use crate::error::DemoError;
 use crate::pool::Pool;
 use crate::protocol::{Downstream, Request, Response};
@@ -85,14 +83,12 @@ impl Handler for Index {
     }
 
     fn handle(&self, downstream: &mut Downstream, request: Request) -> Response {
-        let parent = extract(request.traceparent.as_deref());
-        let attributes = spans::rpc_server_attributes(spans::INDEX_LOOKUP, self.listen);
-        let cx = spans::start_server(&self.tracer, spans::INDEX_LOOKUP, &parent, attributes);
-        let announced = SpanAnnouncement::enter(cx.span().span_context());
-
-        let result = self.lookup(&cx, downstream, &request);
-        drop(announced);
-        spans::end(&cx, &result);
-        spans::respond(result)
+        spans::serve_rpc(
+            &self.tracer,
+            spans::INDEX_LOOKUP,
+            self.listen,
+            &request,
+            |cx| self.lookup(cx, downstream, &request),
+        )
     }
 }

@@ -22,7 +22,7 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
-use crate::context::inject;
+use crate::context::{extract, inject, SpanAnnouncement};
 use crate::error::DemoError;
 use crate::pool::{Access, ObjectId, Pool};
 use crate::protocol::{Downstream, Request, Response};
@@ -81,10 +81,30 @@ fn thread_id() -> KeyValue {
 }
 
 /// Attributes of an RPC server span `name` ("Service/Method") listening on `server`.
-pub(crate) fn rpc_server_attributes(name: &'static str, server: SocketAddr) -> Vec<KeyValue> {
+fn rpc_server_attributes(name: &'static str, server: SocketAddr) -> Vec<KeyValue> {
     let mut attributes = rpc_attributes(name);
     attributes.extend(address_attributes(server));
     attributes
+}
+
+/// Serves `request` in an RPC SERVER span `name` ("Service/Method") on `listen`, a child of
+/// the caller's span, announced to the probe while `work` runs; returns the response line.
+pub(crate) fn serve_rpc(
+    tracer: &SdkTracer,
+    name: &'static str,
+    listen: SocketAddr,
+    request: &Request,
+    work: impl FnOnce(&Context) -> Result<u64, DemoError>,
+) -> Response {
+    let parent = extract(request.traceparent.as_deref());
+    let attributes = rpc_server_attributes(name, listen);
+    let cx = start_server(tracer, name, &parent, attributes);
+    let announced = SpanAnnouncement::enter(cx.span().span_context());
+
+    let result = work(&cx);
+    drop(announced);
+    end(&cx, &result);
+    respond(result)
 }
 
 /// Ends the span in `cx`, with an error status if `result` failed.

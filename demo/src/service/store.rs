@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
 use opentelemetry_sdk::trace::SdkTracer;
 
@@ -13,7 +12,6 @@ use super::server::{self, Handler};
 use super::spans::{self, PoolOp};
 use super::working_set::WorkingSet;
 use super::ServiceConfig;
-use crate::context::{extract, SpanAnnouncement};
 use crate::error::DemoError;
 use crate::pool::Pool;
 use crate::protocol::{Request, Response};
@@ -89,15 +87,13 @@ impl Handler for Store {
     fn session(&self) {}
 
     fn handle(&self, _: &mut (), request: Request) -> Response {
-        let parent = extract(request.traceparent.as_deref());
-        let attributes = spans::rpc_server_attributes(spans::STORE_FETCH, self.listen);
-        let cx = spans::start_server(&self.tracer, spans::STORE_FETCH, &parent, attributes);
-        let announced = SpanAnnouncement::enter(cx.span().span_context());
-
-        let result = self.fetch(&cx, &request);
-        drop(announced);
-        spans::end(&cx, &result);
-        spans::respond(result)
+        spans::serve_rpc(
+            &self.tracer,
+            spans::STORE_FETCH,
+            self.listen,
+            &request,
+            |cx| self.fetch(cx, &request),
+        )
     }
 }
 
