@@ -19,18 +19,8 @@ pub struct WorkloadArgs {
     fault_rate: f64,
     #[arg(long, default_value = "30ms", value_parser = humantime::parse_duration)]
     stall: Duration,
-    /// Fraction of requests that leak a pool object (allocated, never touched again).
-    #[arg(long, default_value_t = 0.0)]
-    leak_rate: f64,
-    /// Fraction of requests that read a pool object after releasing it.
-    #[arg(long, default_value_t = 0.0)]
-    stale_rate: f64,
-    /// Fraction of requests that release a pool object twice.
-    #[arg(long, default_value_t = 0.0)]
-    double_release_rate: f64,
-    /// Fraction of requests that fault many pool pages back in.
-    #[arg(long, default_value_t = 0.0)]
-    fault_storm_rate: f64,
+    #[command(flatten)]
+    pool_faults: PoolFaultRates,
     /// The frontend's port (it also accepts `REQ` lines there); index and store take the next
     /// two. By default three free ports are picked.
     #[arg(long)]
@@ -58,12 +48,7 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs(365 * 24 * 3600),
         fault_rate: args.fault_rate,
         stall: args.stall,
-        pool_faults: PoolFaultRates {
-            leak: args.leak_rate,
-            stale_access: args.stale_rate,
-            double_release: args.double_release_rate,
-            fault_storm: args.fault_storm_rate,
-        },
+        pool_faults: args.pool_faults,
         ground_truth: args.ground_truth,
         stats: std::env::temp_dir().join("wbpf-workload-stats.json"),
         base_port: match args.base_port {

@@ -40,18 +40,9 @@ struct Cli {
     /// Store: length of an injected stall.
     #[arg(long, default_value = "30ms", value_parser = parse_duration)]
     stall: Duration,
-    /// Frontend: probability that a request leaks a pool object (allocated, never touched).
-    #[arg(long, default_value_t = 0.0)]
-    leak_rate: f64,
-    /// Frontend: probability that a request reads a pool object after releasing it.
-    #[arg(long, default_value_t = 0.0)]
-    stale_rate: f64,
-    /// Frontend: probability that a request releases a pool object twice.
-    #[arg(long, default_value_t = 0.0)]
-    double_release_rate: f64,
-    /// Frontend: probability that a request faults many pool pages back in.
-    #[arg(long, default_value_t = 0.0)]
-    fault_storm_rate: f64,
+    // Frontend: the pool faults to inject into requests.
+    #[command(flatten)]
+    pool_faults: PoolFaultRates,
     /// Frontend: pool pages one fault storm touches.
     #[arg(long, default_value_t = 256)]
     storm_pages: u64,
@@ -88,12 +79,7 @@ impl Cli {
             duration: self.duration,
             fault_rate: self.fault_rate,
             stall: self.stall,
-            pool_faults: PoolFaultRates {
-                leak: self.leak_rate,
-                stale_access: self.stale_rate,
-                double_release: self.double_release_rate,
-                fault_storm: self.fault_storm_rate,
-            },
+            pool_faults: self.pool_faults,
             storm_pages: self.storm_pages,
             ground_truth: self.ground_truth,
             stats: self.stats,

@@ -45,18 +45,8 @@ pub struct DemoArgs {
     /// The probe's threshold on the pool access function.
     #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
     threshold: Duration,
-    /// Fraction of requests that leak a pool object (allocated, never touched again).
-    #[arg(long, default_value_t = 0.0)]
-    leak_rate: f64,
-    /// Fraction of requests that read a pool object after releasing it.
-    #[arg(long, default_value_t = 0.0)]
-    stale_rate: f64,
-    /// Fraction of requests that release a pool object twice.
-    #[arg(long, default_value_t = 0.0)]
-    double_release_rate: f64,
-    /// Fraction of requests that fault many pool pages back in.
-    #[arg(long, default_value_t = 0.0)]
-    fault_storm_rate: f64,
+    #[command(flatten)]
+    pool_faults: PoolFaultRates,
     /// How long an untouched pool object lives before the probe reports it as leaked; keep it
     /// well below --retention so the leaking trace is still buffered.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
@@ -142,12 +132,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         duration: args.duration,
         fault_rate: args.fault_rate,
         stall: args.stall,
-        pool_faults: PoolFaultRates {
-            leak: args.leak_rate,
-            stale_access: args.stale_rate,
-            double_release: args.double_release_rate,
-            fault_storm: args.fault_storm_rate,
-        },
+        pool_faults: args.pool_faults,
         ground_truth: dir.join("ground-truth.jsonl"),
         stats: dir.join("workload-stats.json"),
         base_port: crate::ports::free_triple()?,
@@ -171,7 +156,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // Triggers of the last requests are still in the probe's ring buffer or export batch; a
     // leak is only reported once it is old enough and the next leak scan has seen it.
     let mut settle = Duration::from_millis(500);
-    if args.leak_rate > 0.0 {
+    if args.pool_faults.leak > 0.0 {
         settle += args.leak_age + leak_scan_interval(args.leak_age);
     }
     tokio::time::sleep(settle).await;

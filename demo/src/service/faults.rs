@@ -19,12 +19,29 @@ const SEED_SALT: u64 = 0x706f_6f6c_6661_756c;
 /// Bytes written to an object before it is released and read through its stale id.
 const STALE_PAYLOAD: &[u8] = b"released soon";
 
-/// Per-request probability of each pool fault; all zero by default.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Per-request probability of each pool fault; all zero by default. Also the command-line
+/// options that set them, for every command that runs the workload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, clap::Args)]
 pub struct PoolFaultRates {
+    /// Fraction of requests that leak a pool object (allocated, never touched again).
+    #[arg(long = "leak-rate", value_name = "LEAK_RATE", default_value_t = 0.0)]
     pub leak: f64,
+    /// Fraction of requests that read a pool object after releasing it.
+    #[arg(long = "stale-rate", value_name = "STALE_RATE", default_value_t = 0.0)]
     pub stale_access: f64,
+    /// Fraction of requests that release a pool object twice.
+    #[arg(
+        long = "double-release-rate",
+        value_name = "DOUBLE_RELEASE_RATE",
+        default_value_t = 0.0
+    )]
     pub double_release: f64,
+    /// Fraction of requests that fault many pool pages back in.
+    #[arg(
+        long = "fault-storm-rate",
+        value_name = "FAULT_STORM_RATE",
+        default_value_t = 0.0
+    )]
     pub fault_storm: f64,
 }
 
