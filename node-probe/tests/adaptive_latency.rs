@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{collect, int, string, target};
+use common::{collect, from_pid, int, string, target};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use wbpf_config::{DetectorConfig, FunctionLatencyConfig, LatencyThreshold, ProbeConfig};
 
@@ -15,19 +15,14 @@ const MIN_SAMPLES: u64 = 1000;
 const CALLS: u64 = 5000;
 
 async fn latency_mix(calls: u64, seed: u64) -> u32 {
-    let (pid, status) =
-        common::run_target(&["latency-mix", &calls.to_string(), &seed.to_string()]).await;
-    assert!(status.success(), "target failed: {status}");
-    pid
+    common::run_target(&["latency-mix", &calls.to_string(), &seed.to_string()]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_flagged_fraction_converges_to_one_minus_the_percentile() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let config = ProbeConfig {
-        gateway: format!("http://{addr}").into(),
+        gateway: gateway.into(),
         context: None,
         detectors: vec![DetectorConfig::FunctionLatency(FunctionLatencyConfig {
             name: Some("adaptive".to_owned()),
@@ -62,10 +57,7 @@ async fn the_flagged_fraction_converges_to_one_minus_the_percentile() {
     // of all calls should be flagged.
     let pid = latency_mix(CALLS, 3).await;
     let measured = collect(&mut spans, Duration::from_millis(2500)).await;
-    let flagged: Vec<_> = measured
-        .iter()
-        .filter(|span| int(span, "process.pid") == i64::from(pid))
-        .collect();
+    let flagged = from_pid(&measured, pid);
     let fraction = flagged.len() as f64 / CALLS as f64;
     let thresholds: Vec<i64> = flagged
         .iter()

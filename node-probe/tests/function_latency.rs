@@ -19,9 +19,7 @@ const THRESHOLD: Duration = Duration::from_millis(20);
 
 /// Runs the target to completion; returns its pid.
 async fn run_target(trace_id: &str, sleep_ms: u64) -> u32 {
-    let (pid, status) = common::run_target(&[trace_id, SPAN_ID, &sleep_ms.to_string()]).await;
-    assert!(status.success(), "target failed: {status}");
-    pid
+    common::run_target(&[trace_id, SPAN_ID, &sleep_ms.to_string()]).await
 }
 
 fn latency(name: Option<&str>, symbol: &str) -> DetectorConfig {
@@ -36,11 +34,9 @@ fn latency(name: Option<&str>, symbol: &str) -> DetectorConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_calls_trigger_spans_in_the_published_trace_and_fast_calls_do_not() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let config = ProbeConfig {
-        gateway: format!("http://{addr}").into(),
+        gateway: gateway.into(),
         context: Some(ContextConfig {
             binary: target(),
             symbol: "wbpf_trace_context".to_owned(),
@@ -127,11 +123,9 @@ async fn a_missing_symbol_fails_start_naming_the_symbol_and_the_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_detector_that_cannot_attach_is_reported_and_the_others_still_run() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let config = ProbeConfig {
-        gateway: format!("http://{addr}").into(),
+        gateway: gateway.into(),
         context: None,
         detectors: vec![
             latency(Some("missing"), "wbpf_no_such_symbol"),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{collect, hex, int, string, target};
+use common::{collect, from_pid, hex, int, string, target};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use wbpf_config::{
     ContextConfig, DetectorConfig, MemoryPressureConfig, MigrationConfig, ProbeConfig,
@@ -71,19 +71,9 @@ impl Cgroup {
             "echo $$ > {}/cgroup.procs && exec \"$0\" \"$@\"",
             self.dir.display()
         );
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(target())
-            .args(args)
-            .spawn()
-            .expect("spawn sh");
-        let pid = child.id();
-        let status = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .expect("wait task")
-            .expect("wait for the target");
-        (pid, status)
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(script).arg(target()).args(args);
+        common::run(&mut command).await
     }
 }
 
@@ -112,19 +102,15 @@ fn config(gateway: String, migration: Option<MigrationConfig>) -> ProbeConfig {
 }
 
 fn events<'a>(spans: &'a [Span], pid: u32, event: &str) -> Vec<&'a Span> {
-    spans
-        .iter()
-        .filter(|span| int(span, "process.pid") == i64::from(pid))
-        .filter(|span| string(span, "wbpf.memory.event") == event)
-        .collect()
+    let mut events = from_pid(spans, pid);
+    events.retain(|span| string(span, "wbpf.memory.event") == event);
+    events
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reclaim_stall_over_a_cgroup_limit_triggers_in_the_threads_trace() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
-    let probe = common::start_probe(&config(format!("http://{addr}"), None)).await;
+    let (_serial, gateway, mut spans) = common::start().await;
+    let probe = common::start_probe(&config(gateway, None)).await;
     let file = format!("/var/tmp/wbpf-reclaim-test-{}", std::process::id());
 
     // 64 MiB of page cache through a 16 MiB cgroup: the writer reclaims its own pages.
@@ -172,10 +158,8 @@ async fn a_reclaim_stall_over_a_cgroup_limit_triggers_in_the_threads_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oom_kill_in_a_cgroup_triggers_for_the_victim() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
-    let probe = common::start_probe(&config(format!("http://{addr}"), None)).await;
+    let (_serial, gateway, mut spans) = common::start().await;
+    let probe = common::start_probe(&config(gateway, None)).await;
 
     // 64 MiB of anonymous memory in a 16 MiB cgroup without swap: killed.
     let small = Cgroup::new("wbpf-oom", 16 * MIB);
@@ -206,23 +190,16 @@ async fn an_oom_kill_in_a_cgroup_triggers_for_the_victim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forced_compaction_is_reported_as_a_migration_storm() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let migration = MigrationConfig {
         window: Duration::from_secs(1),
         max_pages: Some(1),
         max_failures: Some(0),
     };
-    let probe = common::start_probe(&config(format!("http://{addr}"), Some(migration))).await;
+    let probe = common::start_probe(&config(gateway, Some(migration))).await;
 
     let run = |script: &'static str| async move {
-        let mut child = Command::new("sh").args(["-c", script]).spawn().expect("sh");
-        let pid = child.id();
-        let status = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .expect("wait task")
-            .expect("wait for sh");
+        let (pid, status) = common::run(Command::new("sh").args(["-c", script])).await;
         assert!(status.success(), "{script}: {status}");
         pid
     };

@@ -10,8 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{collect, hex, int, string, target};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use common::{collect, from_pid, hex, int, string, target};
 use wbpf_config::{ContextConfig, DetectorConfig, FaultBurstConfig, PoolFaultsConfig, ProbeConfig};
 
 const TRACE_ID: &str = "a3ce929d0e0e47364bf92f3577b34da6";
@@ -48,29 +47,17 @@ fn config(
 /// Touches `pages` fresh pages of a file at `path`; returns the target's pid.
 async fn touch(trace_id: &str, path: &str, pages: u32) -> u32 {
     let pages = pages.to_string();
-    let args = ["pool-faults", trace_id, SPAN_ID, path, &pages, WAIT_MS];
-    let (pid, status) = common::run_target(&args).await;
-    assert!(status.success(), "target failed: {status}");
-    pid
+    common::run_target(&["pool-faults", trace_id, SPAN_ID, path, &pages, WAIT_MS]).await
 }
 
 fn pool_path(name: &str) -> String {
     format!("{PREFIX}{name}-{}", std::process::id())
 }
 
-fn from_pid(spans: &[Span], pid: u32) -> Vec<&Span> {
-    spans
-        .iter()
-        .filter(|span| int(span, "process.pid") == i64::from(pid))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_storm_inside_one_request_triggers_in_its_trace() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
-    let probe = common::start_probe(&config(format!("http://{addr}"), Some(64), None)).await;
+    let (_serial, gateway, mut spans) = common::start().await;
+    let probe = common::start_probe(&config(gateway, Some(64), None)).await;
 
     let storm = touch(TRACE_ID, &pool_path("storm"), 512).await;
     let few = touch(TRACE_ID, &pool_path("few"), 16).await;
@@ -114,14 +101,12 @@ async fn a_fault_storm_inside_one_request_triggers_in_its_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_pool_faults_in_one_process_triggers_without_a_request() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let burst = FaultBurstConfig {
         window: Duration::from_secs(1),
         max_faults: 100,
     };
-    let probe = common::start_probe(&config(format!("http://{addr}"), None, Some(burst))).await;
+    let probe = common::start_probe(&config(gateway, None, Some(burst))).await;
 
     let bursty = touch("none", &pool_path("burst"), 512).await;
     let calm = touch("none", &pool_path("calm"), 50).await;

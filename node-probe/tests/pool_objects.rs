@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{collect, hex, int, string, target};
+use common::{collect, from_pid, hex, int, string, target};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use wbpf_config::{ContextConfig, DetectorConfig, PoolObjectsConfig, ProbeConfig};
 
@@ -40,20 +40,11 @@ fn config(gateway: String) -> ProbeConfig {
 
 /// Runs one scenario with the published context; returns the target's pid.
 async fn run(trace_id: &str, scenario: &str) -> u32 {
-    let (pid, status) = common::run_target(&["pool-objects", trace_id, SPAN_ID, scenario]).await;
-    assert!(status.success(), "target failed: {status}");
-    pid
+    common::run_target(&["pool-objects", trace_id, SPAN_ID, scenario]).await
 }
 
 fn object_id(pid: u32) -> i64 {
     (i64::from(pid) << 20) | 1
-}
-
-fn from_pid(spans: &[Span], pid: u32) -> Vec<&Span> {
-    spans
-        .iter()
-        .filter(|span| int(span, "process.pid") == i64::from(pid))
-        .collect()
 }
 
 /// Asserts the one trigger of run `pid`: its kind, object, and the published trace.
@@ -75,10 +66,8 @@ fn assert_trigger(spans: &[Span], pid: u32, event: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_accesses_and_double_releases_trigger_in_the_offending_trace() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
-    let probe = common::start_probe(&config(format!("http://{addr}"))).await;
+    let (_serial, gateway, mut spans) = common::start().await;
+    let probe = common::start_probe(&config(gateway)).await;
 
     let clean = run(TRACE_ID, "clean").await;
     let stale = run(TRACE_ID, "stale").await;
@@ -107,10 +96,8 @@ async fn stale_accesses_and_double_releases_trigger_in_the_offending_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untouched_object_is_reported_as_leaked_in_the_trace_that_allocated_it() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
-    let probe = common::start_probe(&config(format!("http://{addr}"))).await;
+    let (_serial, gateway, mut spans) = common::start().await;
+    let probe = common::start_probe(&config(gateway)).await;
 
     let leaked = run(TRACE_ID, "leak").await;
     let released = run(TRACE_ID, "clean").await;

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{collect, hex, int, next_span, string, target};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use common::{collect, from_pid, hex, int, next_span, string, target};
 use wbpf_config::{ContextConfig, DetectorConfig, ProbeConfig, SyscallHook, SyscallLatencyConfig};
 
 const THRESHOLD: Duration = Duration::from_millis(20);
@@ -46,24 +45,14 @@ fn config_with_hook(
     }
 }
 
-fn from_pid(spans: &[Span], pid: u32) -> Vec<&Span> {
-    spans
-        .iter()
-        .filter(|span| int(span, "process.pid") == i64::from(pid))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_syscall_of_a_watched_command_triggers_and_fast_ones_do_not() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let comm = "wbpf-sc-test";
-    let probe = common::start_probe(&config(format!("http://{addr}"), vec![], &[comm])).await;
+    let probe = common::start_probe(&config(gateway, vec![], &[comm])).await;
 
     // 200 fast syscalls and one 60 ms nanosleep: exactly one trigger, naming nanosleep.
-    let (pid, status) = common::run_target(&["syscalls", comm, "60"]).await;
-    assert!(status.success(), "target failed: {status}");
+    let pid = common::run_target(&["syscalls", comm, "60"]).await;
     let span = next_span(&mut spans).await;
     println!("trigger span: {span:?}");
     assert_eq!(span.name, "wbpf.trigger syscall_latency");
@@ -80,10 +69,8 @@ async fn a_slow_syscall_of_a_watched_command_triggers_and_fast_ones_do_not() {
     assert!(int(&span, "wbpf.event_time_unix_nano") >= span.start_time_unix_nano as i64);
 
     // The same command without the slow call, and another command with it: nothing.
-    let (_, status) = common::run_target(&["syscalls", comm, "0"]).await;
-    assert!(status.success());
-    let (_, status) = common::run_target(&["syscalls", "wbpf-sc-other", "60"]).await;
-    assert!(status.success());
+    common::run_target(&["syscalls", comm, "0"]).await;
+    common::run_target(&["syscalls", "wbpf-sc-other", "60"]).await;
     let quiet = collect(&mut spans, Duration::from_millis(1500)).await;
     assert!(quiet.is_empty(), "no slow syscall, no trigger: {quiet:?}");
 
@@ -95,32 +82,16 @@ async fn a_slow_syscall_of_a_watched_command_triggers_and_fast_ones_do_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watched_pid_triggers_only_for_syscalls_entered_after_attaching() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
 
     // The child blocks in read(2) before the probe attaches; that read must not count.
-    let mut child = Command::new(target())
-        .args(["syscalls", "wbpf-sc-pid", "60", "wait"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn the target");
+    let child = waiting_target(&["syscalls", "wbpf-sc-pid", "60", "wait"]);
     let pid = child.id();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let probe = common::start_probe(&config(format!("http://{addr}"), vec![pid], &[])).await;
+    let probe = common::start_probe(&config(gateway, vec![pid], &[])).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(b"x")
-        .expect("wake the child");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("wait task")
-        .expect("wait for the target");
-    assert!(status.success(), "target failed: {status}");
+    wake_and_wait(child).await;
 
     let all = collect(&mut spans, Duration::from_millis(1500)).await;
     let mine = from_pid(&all, pid);
@@ -131,22 +102,13 @@ async fn a_watched_pid_triggers_only_for_syscalls_entered_after_attaching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tracepoint_hook_catches_the_same_slow_syscall() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let comm = "wbpf-sc-tp";
-    let config = config_with_hook(
-        format!("http://{addr}"),
-        vec![],
-        &[comm],
-        SyscallHook::Tracepoint,
-    );
+    let config = config_with_hook(gateway, vec![], &[comm], SyscallHook::Tracepoint);
     let probe = common::start_probe(&config).await;
 
-    let (pid, status) = common::run_target(&["syscalls", comm, "60"]).await;
-    assert!(status.success(), "target failed: {status}");
-    let (_, status) = common::run_target(&["syscalls", comm, "0"]).await;
-    assert!(status.success());
+    let pid = common::run_target(&["syscalls", comm, "60"]).await;
+    common::run_target(&["syscalls", comm, "0"]).await;
     let all = collect(&mut spans, Duration::from_millis(1500)).await;
     assert_eq!(all.len(), 1, "one slow syscall, one trigger: {all:?}");
     assert_eq!(int(&all[0], "process.pid"), i64::from(pid));
@@ -186,15 +148,16 @@ impl Drop for TestCgroup {
     }
 }
 
-/// Starts the target blocked on stdin, to publish `trace_id` and sleep 60 ms once woken.
-fn waiting_target(trace_id: &str, span_id: &str) -> Child {
+/// Starts the target with `args`, which make it wait for a byte on stdin before its slow call.
+fn waiting_target(args: &[&str]) -> Child {
     Command::new(target())
-        .args(["traced-syscalls", trace_id, span_id, "60"])
+        .args(args)
         .stdin(Stdio::piped())
         .spawn()
         .expect("spawn the target")
 }
 
+/// Wakes a [`waiting_target`] and asserts that it succeeded.
 async fn wake_and_wait(mut child: Child) {
     child
         .stdin
@@ -202,10 +165,7 @@ async fn wake_and_wait(mut child: Child) {
         .expect("piped")
         .write_all(b"x")
         .expect("wake the child");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("wait task")
-        .expect("wait for the target");
+    let status = common::wait(child).await;
     assert!(status.success(), "target failed: {status}");
 }
 
@@ -229,17 +189,15 @@ fn cgroup_config(gateway: String, cgroup: &Path) -> ProbeConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_syscall_in_a_watched_cgroup_triggers_in_the_published_trace() {
-    let _serial = common::SERIAL.lock().await;
-    common::init_logging();
-    let (addr, mut spans) = common::start_sink().await;
+    let (_serial, gateway, mut spans) = common::start().await;
     let cgroup = TestCgroup::create("wbpf-sc-cgroup");
-    let probe = common::start_probe(&cgroup_config(format!("http://{addr}"), &cgroup.path)).await;
+    let probe = common::start_probe(&cgroup_config(gateway, &cgroup.path)).await;
 
     // Both publish a trace and make the same slow call; only the one in the cgroup is watched.
     const INSIDE: (&str, &str) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     const OUTSIDE: (&str, &str) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
-    let inside = waiting_target(INSIDE.0, INSIDE.1);
-    let outside = waiting_target(OUTSIDE.0, OUTSIDE.1);
+    let inside = waiting_target(&["traced-syscalls", INSIDE.0, INSIDE.1, "60"]);
+    let outside = waiting_target(&["traced-syscalls", OUTSIDE.0, OUTSIDE.1, "60"]);
     let pid = inside.id();
     cgroup.add(pid);
     wake_and_wait(inside).await;

@@ -1,10 +1,11 @@
-//! What every end-to-end probe test shares: an in-process OTLP/gRPC sink, the target binary,
-//! span attribute accessors, and error rendering.
+//! What every end-to-end probe test shares: its turn on the machine, an in-process OTLP/gRPC
+//! sink, the target binary and child processes, span accessors, and error rendering.
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -16,7 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, MutexGuard};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use wbpf_config::ProbeConfig;
@@ -64,6 +65,19 @@ pub async fn start_sink() -> (SocketAddr, mpsc::UnboundedReceiver<Span>) {
     (addr, rx)
 }
 
+/// How a test that watches the machine starts: it waits for its turn ([`SERIAL`], held until
+/// the guard drops), logs, and starts a sink; returns the sink's address as a gateway URL.
+pub async fn start() -> (
+    MutexGuard<'static, ()>,
+    String,
+    mpsc::UnboundedReceiver<Span>,
+) {
+    let serial = SERIAL.lock().await;
+    init_logging();
+    let (addr, spans) = start_sink().await;
+    (serial, format!("http://{addr}"), spans)
+}
+
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("wbpf_probe=debug")
@@ -87,18 +101,28 @@ pub fn target() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_wbpf-probe-target"))
 }
 
-/// Runs the target with `args` to completion; returns its pid and whether it succeeded.
-pub async fn run_target(args: &[&str]) -> (u32, std::process::ExitStatus) {
-    let mut child = std::process::Command::new(target())
-        .args(args)
+/// Runs the target with `args` to completion and asserts that it succeeded; returns its pid.
+pub async fn run_target(args: &[&str]) -> u32 {
+    let (pid, status) = run(Command::new(target()).args(args)).await;
+    assert!(status.success(), "target failed: {status}");
+    pid
+}
+
+/// Runs `command` to completion; returns its pid and exit status.
+pub async fn run(command: &mut Command) -> (u32, ExitStatus) {
+    let child = command
         .spawn()
-        .expect("spawn the target");
+        .unwrap_or_else(|error| panic!("spawn {:?}: {error}", command.get_program()));
     let pid = child.id();
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    (pid, wait(child).await)
+}
+
+/// Waits for `child` to exit, off the test's async workers.
+pub async fn wait(mut child: Child) -> ExitStatus {
+    tokio::task::spawn_blocking(move || child.wait())
         .await
         .expect("wait task")
-        .expect("wait for the target");
-    (pid, status)
+        .expect("wait for the child")
 }
 
 pub fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
@@ -121,6 +145,14 @@ pub fn string<'a>(span: &'a Span, key: &str) -> &'a str {
         Some(Value::StringValue(value)) => value,
         other => panic!("{key} is not a string: {other:?}"),
     }
+}
+
+/// The spans of process `pid`.
+pub fn from_pid(spans: &[Span], pid: u32) -> Vec<&Span> {
+    spans
+        .iter()
+        .filter(|span| int(span, "process.pid") == i64::from(pid))
+        .collect()
 }
 
 pub fn hex(bytes: &[u8]) -> String {
