@@ -10,8 +10,9 @@
 //!   sub-policies may still sample the trace within their own budgets (the Collector returns
 //!   `NotSampled` at the first match over budget);
 //! - a sub-policy absent from `rate_allocation` gets what the listed ones leave of the total
-//!   (the Collector gives it 0, so the README's "always_sample fills the remaining capacity"
-//!   example would never sample);
+//!   (the Collector v0.161 gives it an equal share, `max / number of sub-policies`, however much
+//!   the listed ones take; releases before gave it 0, so that its README's "always_sample fills
+//!   the remaining capacity" example never sampled);
 //! - `max_total_spans_per_second` caps the sum over all sub-policies (the Collector compares it
 //!   with each sub-policy's own count);
 //! - `policy_order` sets the evaluation order (the Collector ignores it and uses the list order).
