@@ -20,8 +20,8 @@ use anyhow::Context;
 use tracing::info;
 use wbpf_config::{
     ContextConfig, DetectorConfig, FileExporterConfig, FunctionLatencyConfig, GatewayConfig,
-    HeadSamplingConfig, LatencyThreshold, PoolFaultsConfig, PoolObjectsConfig, ProbeConfig,
-    SamplingMode,
+    HeadSamplingConfig, LatencyThreshold, OtlpExporterConfig, PoolFaultsConfig, PoolObjectsConfig,
+    ProbeConfig, SamplingMode,
 };
 use wbpf_demo::{PoolFaultRates, WorkloadOptions};
 use wbpf_gateway::Gateway;
@@ -92,6 +92,10 @@ pub struct DemoArgs {
     /// The workload binary; by default `wbpf-workload` next to this executable.
     #[arg(long)]
     workload_bin: Option<PathBuf>,
+    /// Also export released traces over OTLP/gRPC to this endpoint (Jaeger, a Collector), for
+    /// example `http://127.0.0.1:4317`; the demo ends once they are delivered.
+    #[arg(long, value_name = "URL")]
+    otlp_export: Option<String>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -213,6 +217,13 @@ fn gateway_config(
     config.exporters.file = Some(FileExporterConfig {
         path: export.to_owned(),
     });
+    config.exporters.otlp = args
+        .otlp_export
+        .as_ref()
+        .map(|endpoint| OtlpExporterConfig {
+            endpoint: endpoint.clone(),
+            timeout: Duration::from_secs(10),
+        });
     if args.compare {
         let sampling = &mut config.sampling;
         sampling.compare = vec![
