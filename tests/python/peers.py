@@ -16,6 +16,7 @@ from processes import LoggedProcess, free_port
 
 PEERS_DIR = Path(os.environ.get("WBPF_PEERS_DIR", "/var/tmp/wbpf-peers"))
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "peers" / "build.sh"
+JAEGER_CONFIG = BUILD_SCRIPT.parent / "jaeger" / "memstore.yaml"
 
 
 def peer_binary(name: str) -> Path:
@@ -46,43 +47,9 @@ class Jaeger(PeerProcess):
     def __init__(self, tmp: Path):
         self.otlp_grpc_port = free_port()
         self.query_port = free_port()
-        query_grpc_port = free_port()
-        config = f"""
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: info
-extensions:
-  jaeger_storage:
-    backends:
-      memstore:
-        memory:
-          max_traces: 100000
-  jaeger_query:
-    # Jaeger would otherwise trace its own queries and send them to localhost:4317.
-    enable_tracing: false
-    storage:
-      traces: memstore
-    http:
-      endpoint: 127.0.0.1:{self.query_port}
-    grpc:
-      endpoint: 127.0.0.1:{query_grpc_port}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{self.otlp_grpc_port}
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: memstore
-"""
+        config = JAEGER_CONFIG.read_text().format(
+            otlp_grpc=self.otlp_grpc_port, query_http=self.query_port, query_grpc=free_port()
+        )
         ports = [self.otlp_grpc_port, self.query_port]
         super().__init__(tmp, "jaeger", peer_binary("jaeger"), config, ports)
 
