@@ -35,6 +35,11 @@ def test_compose_file_is_valid_for_docker_compose():
         assert path in mounts, path
 
     assert any("16686" in str(p) for p in services["jaeger"]["ports"])
+    # The gateway in the stack asks for no credentials: nothing is published beyond loopback.
+    published = [p for s in services.values() for p in s.get("ports", [])]
+    assert len(published) == 3, published
+    for port in published:
+        assert "127.0.0.1" in str(port), f"{port} is published on every interface"
     for name in ("gateway", "probe", "workload"):
         assert services[name]["build"]["target"] == name
 
