@@ -4,7 +4,6 @@ mod compare;
 mod demo;
 mod doctor;
 mod gateway;
-mod ports;
 mod probe;
 mod signals;
 mod validate;

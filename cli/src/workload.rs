@@ -53,7 +53,7 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         stats: std::env::temp_dir().join("wbpf-workload-stats.json"),
         base_port: match args.base_port {
             Some(port) => port,
-            None => crate::ports::free_triple()?,
+            None => wbpf_demo::free_triple()?,
         },
         log_filter: None,
         seed: 1,

@@ -49,6 +49,9 @@ pub enum DemoError {
     /// The OpenTelemetry exporter or provider could not be built or shut down.
     #[error("telemetry: {reason}")]
     Telemetry { reason: String },
+    /// No three consecutive loopback ports were free for the services.
+    #[error("no three consecutive free ports on 127.0.0.1 between {low} and {high}")]
+    NoFreePorts { low: u16, high: u16 },
     /// Command-line options that do not fit together.
     #[error("invalid options: {reason}")]
     Options { reason: String },

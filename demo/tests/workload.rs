@@ -4,30 +4,14 @@ mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use common::OtlpSink;
 use wbpf_demo::{read_ground_truth, spawn, WorkloadOptions, WorkloadStats, SPANS_PER_REQUEST};
 
 const STALL: Duration = Duration::from_millis(20);
-
-/// Three consecutive free ports, starting somewhere that depends on the process id so
-/// concurrent test runs rarely collide, and past those given to this run's other tests (which
-/// run in parallel and would otherwise find the same ports free).
-fn free_base_port() -> u16 {
-    static GIVEN: AtomicU16 = AtomicU16::new(0);
-    let start = 20_000 + (std::process::id() % 20_000) as u16;
-    loop {
-        let base = start + GIVEN.fetch_add(3, Ordering::Relaxed);
-        assert!(base < start + 2000, "no three free consecutive ports");
-        if (base..base + 3).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
-            return base;
-        }
-    }
-}
 
 /// Asks the frontend's own listener for one search with a fault, as an external client would.
 fn search_through_listener(addr: std::net::SocketAddr) -> String {
@@ -53,7 +37,7 @@ fn options(dir: &Path, sink: &OtlpSink, duration: Duration) -> WorkloadOptions {
         pool_faults: Default::default(),
         ground_truth: dir.join("truth.jsonl"),
         stats: dir.join("stats.json"),
-        base_port: free_base_port(),
+        base_port: wbpf_demo::free_triple().expect("free ports"),
         log_filter: None,
         seed: 42,
         publish_context: true,

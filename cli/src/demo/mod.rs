@@ -10,6 +10,7 @@
 //! rates are set.
 
 mod by_fault;
+mod private_binary;
 mod report;
 mod score;
 
@@ -116,6 +117,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "workload binary {} not found; build it with `cargo build --release -p wbpf-demo`",
         workload_bin.display()
     );
+    let workload_copy = private_binary::PrivateBinary::new(&workload_bin, &dir)?;
+    let workload_bin = workload_copy.path().to_owned();
     let export_path = dir.join("exported.jsonl");
     let _ = std::fs::remove_file(&export_path);
 
@@ -139,7 +142,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         pool_faults: args.pool_faults,
         ground_truth: dir.join("ground-truth.jsonl"),
         stats: dir.join("workload-stats.json"),
-        base_port: crate::ports::free_triple()?,
+        base_port: wbpf_demo::free_triple()?,
         log_filter: std::env::var("RUST_LOG").ok().or(Some("warn".to_owned())),
         seed: args.seed,
         publish_context: !args.no_context,
