@@ -22,8 +22,20 @@ pub struct ReceiversConfig {
     /// requests are refused with HTTP 503 + `Retry-After` or gRPC `UNAVAILABLE` + `RetryInfo`,
     /// which OTLP exporters retry, instead of queueing without bound.
     pub max_in_flight_bytes: usize,
+    /// OTLP/HTTP: how long a client may take to send a request's headers, and on a kept-alive
+    /// connection to start its next request (the Collector's `read_header_timeout`).
+    #[serde(with = "crate::duration")]
+    pub read_header_timeout: Duration,
+    /// OTLP/HTTP: how long a client may take to send a request's body once its headers are in
+    /// (408 past it).
+    #[serde(with = "crate::duration")]
+    pub read_timeout: Duration,
     /// Credentials every OTLP request must carry; none asked when absent.
     pub auth: Option<crate::AuthConfig>,
+    /// Credentials of the probes: when set, only requests carrying them may send trigger spans
+    /// (spans with `wbpf.trigger`); other requests' trigger spans are rejected. They also admit
+    /// a request where `auth` asks for credentials.
+    pub trigger_auth: Option<crate::AuthConfig>,
     /// TLS on both receivers; plaintext when absent.
     pub tls: Option<crate::TlsConfig>,
 }
@@ -35,7 +47,10 @@ impl Default for ReceiversConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_request_bytes: 16 * 1024 * 1024,
             max_in_flight_bytes: 64 * 1024 * 1024,
+            read_header_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
             auth: None,
+            trigger_auth: None,
             tls: None,
         }
     }

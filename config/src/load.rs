@@ -95,6 +95,12 @@ fn validate(config: &Config, problems: &mut Problems) {
     if gateway.receivers.max_in_flight_bytes == 0 {
         problems.push("receivers.max_in_flight_bytes", POSITIVE);
     }
+    if gateway.receivers.read_header_timeout.is_zero() {
+        problems.push("receivers.read_header_timeout", POSITIVE);
+    }
+    if gateway.receivers.read_timeout.is_zero() {
+        problems.push("receivers.read_timeout", POSITIVE);
+    }
     if gateway.storage.max_bytes == 0 {
         problems.push("storage.max_bytes", POSITIVE);
     }

@@ -113,6 +113,19 @@ impl AuthConfig {
     }
 }
 
+/// The probes' credentials must not be the clients': whoever holds those could send triggers.
+fn shares_a_credential(triggers: &AuthConfig, clients: &AuthConfig, problems: &mut Problems) {
+    let message = "must differ from receivers.auth's, or every client could send triggers";
+    if triggers.bearer_token.is_some() && triggers.bearer_token == clients.bearer_token {
+        problems.push("receivers.trigger_auth.bearer_token", message);
+    }
+    if let (Some(ours), Some(theirs)) = (&triggers.api_key, &clients.api_key) {
+        if ours.header.eq_ignore_ascii_case(&theirs.header) && ours.value == theirs.value {
+            problems.push("receivers.trigger_auth.api_key.value", message);
+        }
+    }
+}
+
 /// A credential travels in a header: it must be non-empty visible ASCII.
 fn check_secret(secret: &Secret, at: &str, problems: &mut Problems) {
     let value = secret.expose();
@@ -162,6 +175,12 @@ pub(crate) fn validate(config: &crate::Config, problems: &mut Problems) {
     let gateway = &config.gateway;
     if let Some(auth) = &gateway.receivers.auth {
         auth.validate("receivers.auth", problems);
+    }
+    if let Some(auth) = &gateway.receivers.trigger_auth {
+        auth.validate("receivers.trigger_auth", problems);
+        if let Some(clients) = &gateway.receivers.auth {
+            shares_a_credential(auth, clients, problems);
+        }
     }
     if let Some(tls) = &gateway.receivers.tls {
         tls.validate("receivers.tls", problems);

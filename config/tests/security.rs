@@ -105,6 +105,14 @@ fn each_bad_security_setting_names_file_line_and_key() {
             "bad.yaml:3:5: receivers.auth.bearer_token: must not be empty",
         ),
         (
+            "receivers:\n  trigger_auth: {}\n",
+            "bad.yaml:2:3: receivers.trigger_auth: set bearer_token or api_key",
+        ),
+        (
+            "receivers:\n  auth: {bearer_token: same}\n  trigger_auth:\n    bearer_token: same\n",
+            "bad.yaml:4:5: receivers.trigger_auth.bearer_token: must differ from receivers.auth's",
+        ),
+        (
             "admin:\n  auth:\n    bearer_token: two words\n",
             "bad.yaml:3:5: admin.auth.bearer_token: must be visible ASCII without spaces",
         ),

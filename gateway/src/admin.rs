@@ -22,6 +22,7 @@ use wbpf_storage::TraceId;
 use crate::auth::Auth;
 use crate::buffer::Command;
 use crate::guard::Guard;
+use crate::http_server::HEADER_TIMEOUT;
 use crate::http_server::{json_error, respond};
 use crate::{metrics, CompareReader, GatewayError};
 
@@ -68,7 +69,7 @@ pub async fn serve(
     let tls = guard.tls.as_ref().map(|tls| tls.acceptor());
     Ok((
         local,
-        crate::http_server::serve_tls("admin", listener, tls, stop, handler),
+        crate::http_server::serve_tls("admin", listener, tls, HEADER_TIMEOUT, stop, handler),
     ))
 }
 

@@ -5,24 +5,20 @@
 //! most once per [`LOG_INTERVAL_MS`], with how many were refused since; no credential, right or
 //! wrong, is ever logged. Each listener answers a refusal in its own protocol: HTTP 401 with a
 //! `WWW-Authenticate` challenge from [`Auth::challenge`], gRPC `UNAUTHENTICATED` through
-//! [`Auth::interceptor`].
+//! [`crate::guard::Guard::interceptor`].
 //!
-//! A credential admits a client, not a kind of span: whoever holds the receivers' credentials
-//! can also send trigger spans. Keeping triggers to probes would need a probe-only credential,
-//! checked on spans that carry `wbpf.trigger`.
+//! The receivers can hold a second set, the probes' (`receivers.trigger_auth`): see
+//! [`crate::guard::Guard::admit`] for which requests may then carry trigger spans.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use hyper::HeaderMap;
 use subtle::ConstantTimeEq;
-use tonic::service::Interceptor;
-use tonic::Status;
 use tracing::warn;
 use wbpf_config::AuthConfig;
 
-use crate::clock::now_ms;
+use crate::throttle::Throttle;
 use crate::GatewayError;
 
 /// The shortest time between two warnings about refused requests on one listener.
@@ -61,8 +57,7 @@ pub struct Auth {
     api_key: Option<(HeaderName, Vec<u8>)>,
     challenge_missing: HeaderValue,
     challenge_invalid: HeaderValue,
-    next_log_ms: AtomicU64,
-    unlogged: AtomicU64,
+    refusals: Throttle,
 }
 
 impl Auth {
@@ -103,13 +98,18 @@ impl Auth {
             api_key,
             challenge_missing: header(missing)?,
             challenge_invalid: header(wrong)?,
-            next_log_ms: AtomicU64::new(0),
-            unlogged: AtomicU64::new(0),
+            refusals: Throttle::new(LOG_INTERVAL_MS),
         }))
     }
 
     /// `Ok` if `headers` carry a configured credential; a refusal is logged (rate-limited).
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        self.matches(headers)
+            .inspect_err(|refusal| self.log(*refusal))
+    }
+
+    /// `Ok` if `headers` carry a configured credential; nothing is logged.
+    pub fn matches(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let mut presented = false;
         if let Some(expected) = &self.bearer {
             if let Some(value) = headers.get(AUTHORIZATION) {
@@ -128,13 +128,11 @@ impl Auth {
             }
         }
 
-        let refusal = if presented {
+        Err(if presented {
             Refusal::Invalid
         } else {
             Refusal::Missing
-        };
-        self.log(refusal);
-        Err(refusal)
+        })
     }
 
     /// The `WWW-Authenticate` value that goes with a 401 for `refusal`.
@@ -145,39 +143,11 @@ impl Auth {
         }
     }
 
-    /// A gRPC interceptor answering `UNAUTHENTICATED`; `refused` runs for each refusal.
-    pub fn interceptor(
-        self: Arc<Self>,
-        refused: impl Fn() + Clone + Send + Sync + 'static,
-    ) -> impl Interceptor + Clone + Send + Sync + 'static {
-        move |request: tonic::Request<()>| match self.check(request.metadata().as_ref()) {
-            Ok(()) => Ok(request),
-            Err(refusal) => {
-                refused();
-                Err(Status::unauthenticated(refusal.message()))
-            }
-        }
-    }
-
     /// Warns about the first refusal of each interval, counting the others.
     fn log(&self, refusal: Refusal) {
-        let now = now_ms();
-        let due = self.next_log_ms.load(Ordering::Relaxed);
-        let mine = now >= due
-            && self
-                .next_log_ms
-                .compare_exchange(
-                    due,
-                    now + LOG_INTERVAL_MS,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok();
-        if !mine {
-            self.unlogged.fetch_add(1, Ordering::Relaxed);
+        let Some(also_refused) = self.refusals.admit() else {
             return;
-        }
-        let also_refused = self.unlogged.swap(0, Ordering::Relaxed);
+        };
         warn!(
             listener = self.listener,
             reason = refusal.reason(),

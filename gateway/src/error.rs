@@ -17,6 +17,9 @@ pub enum GatewayError {
     /// The request is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The client did not send the whole request body in time.
+    #[error("the request body did not arrive within {:?} (receivers.read_timeout)", .0)]
+    SlowBody(std::time::Duration),
     /// A group commit failed; the requests in it were not acknowledged.
     #[error("storing spans failed: {0}")]
     Commit(String),

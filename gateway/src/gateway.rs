@@ -118,17 +118,23 @@ impl Gateway {
             receivers.max_request_bytes,
             receivers.max_in_flight_bytes,
         );
+        let addrs = [receivers.grpc, receivers.http];
         let guard = Guard::load(
             "otlp",
             "receivers",
             receivers.auth.as_ref(),
             receivers.tls.as_ref(),
-            &[receivers.grpc, receivers.http],
-        )?;
+            &addrs,
+        )?
+        .with_triggers(receivers.trigger_auth.as_ref(), &addrs)?;
+        let timeouts = http::ReadTimeouts {
+            header: receivers.read_header_timeout,
+            body: receivers.read_timeout,
+        };
         let (grpc_addr, grpc_server) =
             grpc::serve(receivers.grpc, ingestor.clone(), &guard, stop_rx.clone()).await?;
         let (http_addr, http_server) =
-            http::serve(receivers.http, ingestor, &guard, stop_rx.clone()).await?;
+            http::serve(receivers.http, ingestor, &guard, timeouts, stop_rx.clone()).await?;
 
         let stop_rx_admin = stop_rx.clone();
         let sweeper = sweep_periodically(commands.clone(), config.sampling.sweep_interval, stop_rx);

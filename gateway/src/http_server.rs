@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -11,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -19,6 +20,11 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::{tls, GatewayError};
+
+/// How long a client of the admin ports may take to send a request's headers (and, on a
+/// kept-alive connection, to start the next request): one that stops sending cannot hold a
+/// connection open. The OTLP receiver's is `receivers.read_header_timeout`.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Binds a listener, so that address errors surface at start, naming the receiver.
 pub async fn bind(
@@ -48,15 +54,17 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
 {
-    serve_tls(receiver, listener, None, stop, handler).await;
+    serve_tls(receiver, listener, None, HEADER_TIMEOUT, stop, handler).await;
 }
 
-/// [`serve`], over TLS when `tls` is set. Each handshake runs in the connection's own task,
-/// bounded by [`tls::HANDSHAKE_TIMEOUT`]; a failed one closes only that connection.
+/// [`serve`], over TLS when `tls` is set, closing a connection whose client takes longer than
+/// `header_timeout` to send a request's headers. Each handshake runs in the connection's own
+/// task, bounded by [`tls::HANDSHAKE_TIMEOUT`]; a failed one closes only that connection.
 pub(crate) async fn serve_tls<H, F>(
     receiver: &'static str,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
     handler: H,
 ) where
@@ -77,12 +85,14 @@ pub(crate) async fn serve_tls<H, F>(
         };
         let handler = handler.clone();
         let Some(acceptor) = tls.clone() else {
-            tokio::spawn(connection(receiver, peer, stream, handler));
+            tokio::spawn(connection(receiver, peer, stream, header_timeout, handler));
             continue;
         };
         tokio::spawn(async move {
             match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => connection(receiver, peer, stream, handler).await,
+                Ok(Ok(stream)) => {
+                    connection(receiver, peer, stream, header_timeout, handler).await;
+                }
                 Ok(Err(err)) => debug!(receiver, %peer, error = %err, "TLS handshake failed"),
                 Err(_) => debug!(receiver, %peer, "TLS handshake timed out"),
             }
@@ -90,13 +100,20 @@ pub(crate) async fn serve_tls<H, F>(
     }
 }
 
-async fn connection<S, H, F>(receiver: &'static str, peer: SocketAddr, stream: S, handler: H)
-where
+async fn connection<S, H, F>(
+    receiver: &'static str,
+    peer: SocketAddr,
+    stream: S,
+    header_timeout: Duration,
+    handler: H,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
 {
     let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service_fn(handler));
     if let Err(err) = conn.await {
         debug!(receiver, %peer, error = %err, "connection ended");

@@ -32,6 +32,7 @@ mod receiver;
 mod split;
 mod stats;
 mod stop;
+mod throttle;
 mod tls;
 
 pub use compare::{CompareReader, CompareSnapshot, ModeFigures};

@@ -90,6 +90,15 @@ impl Report {
 
 /// Removes the spans that cannot be stored and repairs those over the limits.
 pub fn validate(request: &mut ExportTraceServiceRequest) -> Report {
+    validate_with(request, |_| None)
+}
+
+/// As [`validate`], and also removes the spans for which `refuse` names a problem (written as
+/// `field: message`, reported after the span's position like the others).
+pub fn validate_with(
+    request: &mut ExportTraceServiceRequest,
+    mut refuse: impl FnMut(&Span) -> Option<String>,
+) -> Report {
     let mut report = Report::default();
     for (r, resource_spans) in request.resource_spans.iter_mut().enumerate() {
         if let Some(resource) = resource_spans.resource.as_mut() {
@@ -115,6 +124,10 @@ pub fn validate(request: &mut ExportTraceServiceRequest) -> Report {
                 i += 1;
                 report.spans += 1;
                 if let Err(problem) = check_ids(span) {
+                    report.reject(at, problem);
+                    return false;
+                }
+                if let Some(problem) = refuse(span) {
                     report.reject(at, problem);
                     return false;
                 }

@@ -8,6 +8,7 @@ what the span limits repair is visible in the exported spans.
 import gzip
 import http.client
 import json
+import socket
 from dataclasses import dataclass
 from typing import Callable
 
@@ -591,3 +592,28 @@ def test_malformed_input_gets_its_status_and_message(shared_gateway, case):
     if not accepted:
         refused = {i.hex() for i in sent.kept + sent.gone}
         assert not refused & exported(gateway, set()).keys(), "a refused request was stored"
+
+
+def test_a_client_that_stops_sending_is_cut_off_and_the_rest_are_served(tmp_path):
+    security = {"receivers": {"read_header_timeout": "1s", "read_timeout": "1s"}}
+    gateway = Gateway(tmp_path, retention="30s", security=security)
+    try:
+        # Stops in the middle of its headers: the connection is closed.
+        headers_cut = socket.create_connection(("127.0.0.1", gateway.http_port), timeout=20)
+        headers_cut.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: gateway\r\n")
+        # Sends its headers, then one byte of the 500 its Content-Length announced.
+        body_cut = socket.create_connection(("127.0.0.1", gateway.http_port), timeout=20)
+        body_cut.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500\r\n\r\n{"
+        )
+
+        assert headers_cut.recv(4096) == b"", "a connection without whole headers stayed open"
+        answer = body_cut.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert "receivers.read_timeout" in answer, answer
+        headers_cut.close()
+        body_cut.close()
+        assert serves(gateway), "the gateway stopped serving"
+    finally:
+        gateway.stop()

@@ -176,6 +176,65 @@ def test_grpc_refusal_is_unauthenticated(auth_gateway):
         stub.Export(request, timeout=10, metadata=[("x-api-key", API_KEY)])
 
 
+PROBE_TOKEN = "probe-token-7e2a11"
+PROBE = {"authorization": f"Bearer {PROBE_TOKEN}"}
+TRIGGER_AUTH = {
+    "receivers": {
+        "auth": {"bearer_token": TOKEN},
+        "trigger_auth": {"bearer_token": PROBE_TOKEN},
+    },
+    "admin": {"auth": {"bearer_token": ADMIN_TOKEN}},
+}
+
+
+@pytest.fixture
+def trigger_auth_gateway(tmp_path):
+    gw = Gateway(tmp_path, retention="30s", security=TRIGGER_AUTH)
+    yield gw
+    gw.stop()
+
+
+def export_raw(gateway, protocol: str, spans, headers: dict):
+    """Exports `spans` as one request; returns the OTLP response (raises on a refusal)."""
+    request = encode_spans(spans)
+    if protocol == "grpc":
+        with grpc.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            return stub.Export(request, timeout=10, metadata=list(headers.items()))
+    proto = {"Content-Type": "application/x-protobuf", **headers}
+    status, _, answer = fetch(gateway.http_url, proto, request.SerializeToString())
+    assert status == 200, (status, answer)
+    return trace_service_pb2.ExportTraceServiceResponse.FromString(answer)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_only_the_probes_credentials_send_trigger_spans(trigger_auth_gateway, protocol):
+    gateway = trigger_auth_gateway
+    trace_id, spans = triggered_trace(11)
+    triggers = [s for s in spans if s.attributes.get("wbpf.trigger")]
+    assert len(triggers) == 1 and len(spans) > 2
+
+    # A client holding the clients' token: its spans are kept, its trigger span refused.
+    answer = export_raw(gateway, protocol, spans, BEARER)
+    assert answer.partial_success.rejected_spans == 1, answer
+    message = answer.partial_success.error_message
+    assert "wbpf.trigger" in message and "receivers.trigger_auth" in message, message
+    assert spans_received(gateway.admin_url) == len(spans) - 1
+    # The buffer sweeps every second; a trigger that counted would have released the trace.
+    assert not wait_for(lambda: exported_ids(gateway), timeout=2), "a refused trigger counted"
+
+    # The probe's token alone admits the request, and its trigger span releases the trace.
+    answer = export_raw(gateway, protocol, triggers, PROBE)
+    assert not answer.HasField("partial_success"), answer
+    assert wait_for(lambda: trace_id in exported_ids(gateway)), "the probe's trigger"
+    assert len(gateway.exported()) == len(spans), "the client's spans and the trigger span"
+
+    # The SDK's exporter with the probe's token, as the node probe sends.
+    other_id, other = triggered_trace(12)
+    assert exporter(gateway, protocol, PROBE).export(other) == SpanExportResult.SUCCESS
+    assert wait_for(lambda: other_id in exported_ids(gateway))
+
+
 def test_admin_refuses_requests_without_the_token(auth_gateway, tmp_path):
     trace_id, spans = triggered_trace(6)
     assert exporter(auth_gateway, "http", BEARER).export(spans[:3]) == SpanExportResult.SUCCESS

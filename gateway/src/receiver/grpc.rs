@@ -1,8 +1,8 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, over TLS with
 //! `receivers.tls`, answering `UNAUTHENTICATED` without the credentials `receivers.auth` asks for.
+//! With `receivers.trigger_auth`, only requests carrying it may send trigger spans.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -16,8 +16,12 @@ use tracing::warn;
 
 use super::grpc_service::{Export, TraceServiceRoute};
 use super::Ingestor;
-use crate::guard::Guard;
+use crate::guard::{Admitted, Guard};
+use crate::throttle::Throttle;
 use crate::GatewayError;
+
+/// Warnings about malformed requests: one every 10 s, with how many were left out.
+static MALFORMED: Throttle = Throttle::new(10_000);
 
 /// How long an overloaded gateway asks clients to wait before retrying.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -31,8 +35,9 @@ impl Export for Receiver {
     async fn export(
         &self,
         request: ExportTraceServiceRequest,
+        admitted: Admitted,
     ) -> Result<ExportTraceServiceResponse, Status> {
-        match self.ingestor.ingest(request).await {
+        match self.ingestor.ingest(request, admitted).await {
             Ok(report) => Ok(report.response()),
             Err(err) => Err(to_status(err)),
         }
@@ -42,7 +47,10 @@ impl Export for Receiver {
 fn to_status(err: GatewayError) -> Status {
     match err {
         GatewayError::InvalidRequest(message) => {
-            warn!(receiver = "grpc", %message, "rejected a malformed request");
+            if let Some(also_rejected) = MALFORMED.admit() {
+                let receiver = "otlp/grpc";
+                warn!(receiver, %message, also_rejected, "rejected a malformed request");
+            }
             Status::invalid_argument(message)
         }
         GatewayError::TooLarge(message) => Status::resource_exhausted(message),
@@ -71,12 +79,11 @@ pub async fn serve(
     let limit = ingestor.max_request_bytes;
     let refused = ingestor.clone();
     let service = TraceServiceRoute::new(Receiver { ingestor }, limit);
-    let router = match &guard.auth {
-        Some(auth) => {
-            let interceptor = Arc::clone(auth).interceptor(move || refused.count_rejected());
-            server.add_service(InterceptedService::new(service, interceptor))
-        }
-        None => server.add_service(service),
+    let router = if guard.checks_credentials() {
+        let interceptor = guard.interceptor(move || refused.count_rejected());
+        server.add_service(InterceptedService::new(service, interceptor))
+    } else {
+        server.add_service(service)
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 

@@ -24,6 +24,8 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 use tonic_prost::ProstCodec;
 
+use crate::guard::Admitted;
+
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// What the service calls for each decoded request.
@@ -31,6 +33,7 @@ pub trait Export: Clone + Send + Sync + 'static {
     fn export(
         &self,
         request: ExportTraceServiceRequest,
+        admitted: Admitted,
     ) -> impl std::future::Future<Output = Result<ExportTraceServiceResponse, Status>> + Send;
 }
 
@@ -105,7 +108,13 @@ impl<E: Export> UnaryService<ExportTraceServiceRequest> for ExportMethod<E> {
 
     fn call(&mut self, request: Request<ExportTraceServiceRequest>) -> Self::Future {
         let export = self.0.clone();
-        Box::pin(async move { export.export(request.into_inner()).await.map(Response::new) })
+        // Left by the guard's interceptor; without one, nothing is checked.
+        let admitted = request.extensions().get::<Admitted>().copied();
+        let admitted = admitted.unwrap_or(Admitted { may_trigger: true });
+        Box::pin(async move {
+            let response = export.export(request.into_inner(), admitted).await;
+            response.map(Response::new)
+        })
     }
 }
 

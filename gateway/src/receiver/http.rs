@@ -4,11 +4,12 @@
 //! `partial_success` if some spans were rejected or repaired), a `google.rpc.Status` naming the
 //! problem otherwise (400 for malformed input, which OTLP clients do not retry; 401 with a
 //! `WWW-Authenticate` challenge without the credentials `receivers.auth` asks for; 413 above
-//! the size limit; 503 while shutting down). With `receivers.tls` it serves HTTPS.
+//! the size limit; 503 while shutting down). With `receivers.tls` it serves HTTPS. With
+//! `receivers.trigger_auth`, only requests carrying it may send trigger spans.
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
@@ -24,9 +25,21 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::Ingestor;
-use crate::auth::Auth;
+use crate::auth::Refusal;
 use crate::guard::Guard;
+use crate::throttle::Throttle;
 use crate::GatewayError;
+
+/// How long a client may take over each part of a request (`receivers.read_header_timeout`,
+/// `receivers.read_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTimeouts {
+    pub header: Duration,
+    pub body: Duration,
+}
+
+/// Warnings about malformed requests: one every 10 s, with how many were left out.
+static MALFORMED: Throttle = Throttle::new(10_000);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -39,26 +52,28 @@ pub async fn serve(
     addr: SocketAddr,
     ingestor: Ingestor,
     guard: &Guard,
+    timeouts: ReadTimeouts,
     stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
     let (listener, local) = crate::http_server::bind("otlp/http", addr).await?;
-    let auth = guard.auth.clone();
-    let handler = move |req| handle(ingestor.clone(), auth.clone(), req);
+    let checks = guard.clone();
+    let handler = move |req| handle(ingestor.clone(), checks.clone(), timeouts.body, req);
     let tls = guard.tls.as_ref().map(|tls| tls.acceptor());
-    Ok((
-        local,
-        crate::http_server::serve_tls("otlp/http", listener, tls, stop, handler),
-    ))
+    let server =
+        crate::http_server::serve_tls("otlp/http", listener, tls, timeouts.header, stop, handler);
+    Ok((local, server))
 }
 
 async fn handle(
     ingestor: Ingestor,
-    auth: Option<Arc<Auth>>,
+    guard: Guard,
+    body_timeout: Duration,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    if let Some(refused) = unauthenticated(auth.as_deref(), &ingestor, &req) {
-        return Ok(refused);
-    }
+    let admitted = match guard.admit(req.headers()) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return Ok(unauthorized(&guard, &ingestor, &req, refusal)),
+    };
     let format = match content_type(&req) {
         Some(format) => format,
         None if req.uri().path() == "/v1/traces" && req.method() == Method::POST => {
@@ -81,9 +96,9 @@ async fn handle(
         return Ok(error(format, StatusCode::METHOD_NOT_ALLOWED, "use POST"));
     }
 
-    let result = match read_body(req, ingestor.max_request_bytes).await {
+    let result = match read_body(req, ingestor.max_request_bytes, body_timeout).await {
         Ok(body) => match decode(&body, format) {
-            Ok(request) => ingestor.ingest(request).await,
+            Ok(request) => ingestor.ingest(request, admitted).await,
             Err(err) => {
                 ingestor.count_rejected();
                 Err(err)
@@ -98,30 +113,38 @@ async fn handle(
     Ok(match result {
         Ok(report) => success(format, report.response()),
         Err(GatewayError::InvalidRequest(message)) => {
-            warn!(receiver = "otlp/http", %message, "rejected a malformed request");
+            if let Some(also_rejected) = MALFORMED.admit() {
+                let receiver = "otlp/http";
+                warn!(receiver, %message, also_rejected, "rejected a malformed request");
+            }
             error(format, StatusCode::BAD_REQUEST, &message)
         }
         Err(GatewayError::TooLarge(message)) => {
             error(format, StatusCode::PAYLOAD_TOO_LARGE, &message)
         }
+        Err(slow @ GatewayError::SlowBody(_)) => {
+            error(format, StatusCode::REQUEST_TIMEOUT, &slow.to_string())
+        }
         Err(other) => error(format, StatusCode::SERVICE_UNAVAILABLE, &other.to_string()),
     })
 }
 
-/// A 401 in the request's format, if `auth` refuses the request.
-fn unauthenticated(
-    auth: Option<&Auth>,
+/// The 401 for `refusal`, in the request's format.
+fn unauthorized(
+    guard: &Guard,
     ingestor: &Ingestor,
     req: &Request<Incoming>,
-) -> Option<Response<Full<Bytes>>> {
-    let auth = auth?;
-    let refusal = auth.check(req.headers()).err()?;
+    refusal: Refusal,
+) -> Response<Full<Bytes>> {
     ingestor.count_rejected();
     let format = content_type(req).unwrap_or(Format::Json);
     let mut response = error(format, StatusCode::UNAUTHORIZED, refusal.message());
-    let challenge = auth.challenge(refusal);
-    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-    Some(response)
+    // Only the clients' credentials refuse a request; the probes' only admit one.
+    if let Some(auth) = &guard.auth {
+        let challenge = auth.challenge(refusal);
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
+    response
 }
 
 fn content_type(req: &Request<Incoming>) -> Option<Format> {
@@ -135,7 +158,11 @@ fn content_type(req: &Request<Incoming>) -> Option<Format> {
 }
 
 /// Reads the body, inflating gzip, never holding more than `limit` bytes of either form.
-async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, GatewayError> {
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, GatewayError> {
     let encoding = req
         .headers()
         .get(CONTENT_ENCODING)
@@ -147,9 +174,10 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, Gate
         return Err(too_large());
     }
 
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
+    let body = Limited::new(req.into_body(), limit).collect();
+    let body = tokio::time::timeout(timeout, body)
         .await
+        .map_err(|_| GatewayError::SlowBody(timeout))?
         .map_err(
             |err| match err.downcast::<http_body_util::LengthLimitError>() {
                 Ok(_) => too_large(),

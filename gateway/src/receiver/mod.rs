@@ -8,17 +8,24 @@ pub mod http;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
-use wbpf_otlp::validate::{validate, Report};
+use wbpf_otlp::validate::{validate_with, Report};
+use wbpf_sampler::is_trigger;
 
 use self::admission::Admission;
 use crate::buffer::Command;
 use crate::clock::now_ms;
+use crate::guard::Admitted;
 use crate::split::{split, SplitOptions};
 use crate::stats::Counters;
+use crate::throttle::Throttle;
 use crate::GatewayError;
+
+/// Warnings about requests accepted in part: one every 10 s, with how many were left out.
+static PARTIAL: Throttle = Throttle::new(10_000);
 
 /// The protocol-independent half of a receiver.
 #[derive(Clone)]
@@ -50,7 +57,8 @@ impl Ingestor {
     }
 
     /// Validates and stores a request; returns once its spans are committed, with what was
-    /// rejected or repaired on the way (see [`wbpf_otlp::validate`]).
+    /// rejected or repaired on the way (see [`wbpf_otlp::validate`]). Trigger spans are
+    /// rejected unless the request was `admitted` to carry them.
     ///
     /// Cancel safety: if the caller is dropped after the request was queued, the spans are
     /// still stored; only the acknowledgement is lost, and a retrying client may send them
@@ -58,6 +66,7 @@ impl Ingestor {
     pub async fn ingest(
         &self,
         mut request: ExportTraceServiceRequest,
+        admitted: Admitted,
     ) -> Result<Report, GatewayError> {
         Counters::add(&self.counters.requests, 1);
         let _in_flight = self
@@ -67,7 +76,7 @@ impl Ingestor {
 
         let options = Arc::clone(&self.split);
         let prepare = move || {
-            let report = validate(&mut request);
+            let report = validate_with(&mut request, |span| refuse_trigger(span, admitted));
             if report.all_rejected() {
                 return Err(GatewayError::InvalidRequest(report.message()));
             }
@@ -82,8 +91,10 @@ impl Ingestor {
             })?
             .inspect_err(|_| Counters::add(&self.counters.requests_rejected, 1))?;
         if report.rejected > 0 {
-            let (rejected, message) = (report.rejected, report.message());
-            warn!(rejected_spans = rejected, %message, "accepted part of a request");
+            if let Some(also_partial) = PARTIAL.admit() {
+                let (rejected_spans, message) = (report.rejected, report.message());
+                warn!(rejected_spans, %message, also_partial, "accepted part of a request");
+            }
         } else if report.repaired > 0 {
             debug!(repaired = report.repaired, message = %report.message(), "repaired spans");
         }
@@ -104,4 +115,13 @@ impl Ingestor {
         Counters::add(&self.counters.requests, 1);
         Counters::add(&self.counters.requests_rejected, 1);
     }
+}
+
+/// Why `span` may not be stored: it is a trigger and its request was not admitted to send any.
+fn refuse_trigger(span: &Span, admitted: Admitted) -> Option<String> {
+    (!admitted.may_trigger && is_trigger(span)).then(|| {
+        "attributes[wbpf.trigger]: trigger spans need the probes' credentials \
+         (receivers.trigger_auth)"
+            .to_owned()
+    })
 }
