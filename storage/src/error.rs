@@ -6,6 +6,19 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StorageError {
+    /// The database's directory could not be created.
+    #[error("cannot create the storage directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another gateway (or another store in this process) has the database open.
+    #[error(
+        "the storage directory {path} is in use: another gateway holds its LOCK file; stop it \
+         or use another directory"
+    )]
+    InUse { path: PathBuf },
     /// The database could not be opened or created.
     #[error("cannot open RocksDB at {path}")]
     Open {

@@ -56,10 +56,19 @@ impl SpanStore {
         let families = [CF_SPANS, CF_EXPIRY, CF_DECISIONS, CF_OUTBOX]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, family_options(name)));
+        std::fs::create_dir_all(path).map_err(|source| StorageError::CreateDir {
+            path: path.to_owned(),
+            source,
+        })?;
         let db = DB::open_cf_descriptors(&db_options, path, families).map_err(|source| {
-            StorageError::Open {
-                path: path.to_owned(),
-                source,
+            let path = path.to_owned();
+            // "While lock file: <path>/LOCK: Resource temporarily unavailable" when another
+            // process has it open, "lock hold by current process" when this one does.
+            let message: &str = source.as_ref();
+            if message.contains("While lock file") || message.contains("lock hold by current") {
+                StorageError::InUse { path }
+            } else {
+                StorageError::Open { path, source }
             }
         })?;
 

@@ -125,3 +125,31 @@ fn spans_and_decisions_survive_reopening() {
     assert_eq!(store.prune_decisions(60).unwrap(), 1);
     assert_eq!(store.decision(trace).unwrap(), None);
 }
+
+#[test]
+fn a_directory_in_use_or_that_cannot_be_made_is_named_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(&dir);
+    let Err(err) = SpanStore::open(dir.path(), &StoreOptions::default()) else {
+        panic!("a second store opened a directory in use");
+    };
+    let message = err.to_string();
+    assert!(message.contains("is in use"), "{message}: {err:?}");
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let Err(err) = SpanStore::open(&file, &StoreOptions::default()) else {
+        panic!("a file was opened as a store");
+    };
+    let reason = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        err.to_string()
+            .starts_with("cannot create the storage directory"),
+        "{err}"
+    );
+    assert!(reason.is_some_and(|r| r.contains("exists")), "{err:?}");
+}
