@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use crate::error::Problems;
 use crate::{
-    env, ConfigError, ExportersConfig, GatewayConfig, ProbeConfig, ReceiversConfig, SamplingConfig,
-    SamplingMode, StorageConfig,
+    env, ConfigError, DetectorConfig, ExportersConfig, GatewayConfig, ProbeConfig, ReceiversConfig,
+    SamplingConfig, SamplingMode, StorageConfig,
 };
 
 /// A whole wBPF config file.
@@ -95,6 +95,13 @@ fn validate(config: &Config, problems: &mut Problems) {
     if gateway.receivers.max_in_flight_bytes == 0 {
         problems.push("receivers.max_in_flight_bytes", POSITIVE);
     }
+    let (grpc, http) = (gateway.receivers.grpc, gateway.receivers.http);
+    if grpc == http && grpc.port() != 0 {
+        problems.push(
+            "receivers.http",
+            format!("{http} is receivers.grpc's address too"),
+        );
+    }
     if gateway.receivers.read_header_timeout.is_zero() {
         problems.push("receivers.read_header_timeout", POSITIVE);
     }
@@ -164,6 +171,19 @@ fn validate(config: &Config, problems: &mut Problems) {
         if !(otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://")) {
             let message = "must start with http:// or https://";
             problems.push("exporters.otlp.endpoint", message);
+        }
+    }
+    if let Some(probe) = &config.probe {
+        for (i, detector) in probe.detectors.iter().enumerate() {
+            let DetectorConfig::SyscallLatency(syscalls) = detector else {
+                continue;
+            };
+            if syscalls.pids.is_empty() && syscalls.comms.is_empty() && syscalls.cgroups.is_empty()
+            {
+                let message = "set pids, comms or cgroups: timing every process's syscalls \
+                               would flood the gateway";
+                problems.push(format!("probe.detectors[{i}]"), message);
+            }
         }
     }
     crate::security::validate(config, problems);

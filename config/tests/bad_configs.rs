@@ -255,3 +255,25 @@ fn a_yaml_error_is_placed_even_before_any_key() {
     assert_eq!(problem.file, "bad.yaml");
     assert!(problem.line >= 1, "{problem}");
 }
+
+#[test]
+fn settings_that_would_stop_the_gateway_or_the_probe_fail_validation() {
+    let text = "\
+receivers:
+  grpc: 127.0.0.1:7317
+  http: 127.0.0.1:7317
+  read_timeout: 0s
+probe:
+  detectors:
+    - type: syscall_latency
+      threshold: 50ms
+";
+    let err = error(Reader::Wbpf, text);
+    assert_eq!(
+        err.to_string(),
+        "bad.yaml:3:3: receivers.http: 127.0.0.1:7317 is receivers.grpc's address too\n\
+         bad.yaml:4:3: receivers.read_timeout: must be greater than zero\n\
+         bad.yaml:7:7: probe.detectors[0]: set pids, comms or cgroups: timing every process's \
+         syscalls would flood the gateway"
+    );
+}
