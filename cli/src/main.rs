@@ -9,6 +9,7 @@ mod signals;
 mod validate;
 mod workload;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -100,5 +101,7 @@ fn init_tracing(quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only where a terminal shows them, not in a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -61,9 +61,22 @@ impl OtlpExporter {
             }
             Err(status) => Err(Failure {
                 retryable: retryable(status.code()),
-                reason: format!("{:?}: {}", status.code(), status.message()),
+                reason: reason(&status, &self.endpoint),
             }),
         }
+    }
+}
+
+/// What went wrong, with a hint where the usual cause is an endpoint that is not OTLP/gRPC.
+fn reason(status: &tonic::Status, endpoint: &str) -> String {
+    let reason = format!("{:?}: {}", status.code(), status.message());
+    match status.code() {
+        // What a connection to an HTTP/1.1 server (an OTLP/HTTP port) ends in.
+        Code::Cancelled | Code::Unknown => format!(
+            "{reason} (if this persists, check that {endpoint} is an OTLP/gRPC receiver: an \
+             OTLP/HTTP port such as 4318 does not speak gRPC)"
+        ),
+        _ => reason,
     }
 }
 
