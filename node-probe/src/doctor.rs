@@ -2,12 +2,13 @@
 //!
 //! The verdict comes from the same checks the probe makes before loading a detector (see
 //! `requirements`): kernel BTF, tracefs, uprobes, program and map types, helpers and the
-//! tracepoints each detector hooks, plus the binaries its uprobes attach to, and the Linux
-//! capabilities it needs against those this process holds (see `privileges`). Nothing is
-//! attached. Without a configuration every detector type is checked in its fullest form.
+//! tracepoints each detector hooks, plus the binaries and symbols its uprobes attach to, and
+//! the Linux capabilities it needs against those this process holds (see `privileges`).
+//! Nothing is attached. Without a configuration every detector type is checked in its fullest
+//! form.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use wbpf_config::ProbeConfig;
 
@@ -15,6 +16,7 @@ use crate::detector::{self, Detector, Spec};
 use crate::features::{Availability, Feature, KernelFeatures};
 use crate::privileges::{self, Capability, Need, Privileges};
 use crate::requirements;
+use crate::symbols;
 use crate::ProbeError;
 
 /// Whether one detector can run here.
@@ -67,7 +69,7 @@ pub fn diagnose(config: Option<&ProbeConfig>) -> Result<DoctorReport, ProbeError
             let context = config
                 .context
                 .as_ref()
-                .map(|context| context.binary.clone());
+                .map(|context| (context.binary.clone(), context.symbol.clone()));
             detector::resolve(config)?
                 .iter()
                 .map(|detector| diagnose_one(&mut features, detector, context.clone()))
@@ -120,17 +122,17 @@ fn with_capabilities(
 fn diagnose_one(
     features: &mut KernelFeatures,
     detector: &Detector,
-    context: Option<PathBuf>,
+    context: Option<(PathBuf, String)>,
 ) -> (Diagnosis, Vec<Feature>) {
     let needs = requirements::of_detector(features, detector, context.is_some());
     let mut status = verdict(features, &needs);
     if status == Status::Ready {
-        let binaries = uprobe_binaries(detector).into_iter().chain(context);
-        if let Some(missing) = binaries.into_iter().find(|binary| !binary.is_file()) {
-            status = Status::Unavailable(format!(
-                "{} (uprobe target) does not exist",
-                missing.display()
-            ));
+        let targets = uprobe_targets(detector).into_iter().chain(context);
+        if let Some(problem) = targets
+            .into_iter()
+            .find_map(|(b, s)| missing_target(&b, &s))
+        {
+            status = Status::Unavailable(problem);
         }
     }
     let diagnosis = Diagnosis {
@@ -154,11 +156,37 @@ fn verdict(features: &mut KernelFeatures, needs: &[Feature]) -> Status {
     unknown.map_or(Status::Ready, Status::Unknown)
 }
 
-fn uprobe_binaries(detector: &Detector) -> Vec<PathBuf> {
+/// The binary and symbol of each uprobe the detector attaches.
+fn uprobe_targets(detector: &Detector) -> Vec<(PathBuf, String)> {
     match &detector.spec {
-        Spec::FunctionLatency(spec) => vec![spec.binary.clone()],
-        Spec::PoolObjects(spec) => vec![spec.binary.clone()],
+        Spec::FunctionLatency(spec) => vec![(spec.binary.clone(), spec.symbol.clone())],
+        Spec::PoolObjects(spec) => [
+            &spec.alloc_symbol,
+            &spec.release_symbol,
+            &spec.access_symbol,
+        ]
+        .into_iter()
+        .map(|symbol| (spec.binary.clone(), symbol.clone()))
+        .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// Why a uprobe on `symbol` in `binary` could not attach, if it could not.
+fn missing_target(binary: &Path, symbol: &str) -> Option<String> {
+    if !binary.is_file() {
+        return Some(format!(
+            "{} (uprobe target) does not exist",
+            binary.display()
+        ));
+    }
+    match symbols::first_missing(binary, &[symbol]) {
+        Ok(None) => None,
+        Ok(Some(_)) => Some(format!(
+            "{} (uprobe target) defines no symbol {symbol}",
+            binary.display()
+        )),
+        Err(reason) => Some(format!("{} (uprobe target): {reason}", binary.display())),
     }
 }
 

@@ -48,6 +48,7 @@ mod reload;
 mod requirements;
 mod ringbuf;
 mod stats;
+mod symbols;
 mod syscall_latency;
 mod table;
 mod trigger;

@@ -160,12 +160,17 @@ def test_doctor_names_every_detector_type_and_its_status():
 
 def test_doctor_says_why_a_configured_detector_cannot_run(tmp_path):
     config = tmp_path / "probe.yaml"
+    workload = BIN_DIR / "wbpf-workload"
     config.write_text(
         f"""
 probe:
   detectors:
     - {{type: syscall_latency, name: sc, threshold: 20ms, comms: [x]}}
     - {{type: function_latency, name: gone, binary: {tmp_path}/missing, symbol: f,
+       threshold: 1ms}}
+    - {{type: function_latency, name: typo, binary: {workload}, symbol: wbpf_pool_acces,
+       threshold: 1ms}}
+    - {{type: function_latency, name: pool, binary: {workload}, symbol: wbpf_pool_access,
        threshold: 1ms}}
 """
     )
@@ -181,4 +186,9 @@ probe:
         f"  gone (function_latency): cannot run: {tmp_path}/missing (uprobe target) does not exist"
         in result.stdout
     )
+    assert (
+        f"  typo (function_latency): cannot run: {workload} (uprobe target) defines no symbol "
+        "wbpf_pool_acces" in result.stdout
+    )
+    assert "  pool (function_latency): ready" in result.stdout
     assert "some detectors cannot run here" in result.stderr
