@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use serde::Deserialize;
-use tracing::warn;
+use tracing::{info, warn};
 use wbpf_config::EdgeCasesConfig;
 use wbpf_storage::TraceId;
 
@@ -73,10 +73,16 @@ impl EdgeCases {
             file.read_to_string(&mut text)
         });
         if let Err(err) = read {
-            // The file appears once its writer starts; until then there is nothing to read.
-            if err.kind() != std::io::ErrorKind::NotFound && !self.warned {
-                warn!(error = %err, path = %path.display(), "cannot read the ground-truth file");
+            if !self.warned {
                 self.warned = true;
+                // The file may appear once its writer starts; a misspelt path never does.
+                let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                let path = shown.display();
+                if err.kind() == std::io::ErrorKind::NotFound {
+                    info!(%path, "no ground-truth file yet; its edge cases count once it appears");
+                } else {
+                    warn!(error = %err, %path, "cannot read the ground-truth file");
+                }
             }
             return;
         }
