@@ -11,6 +11,13 @@ use prost::Message;
 use crate::OtlpError;
 
 const TOO_DEEP: &str = "attribute values nested too deeply";
+/// What a malformed id in OTLP/JSON is reported as: an id that is not a string, or not hex.
+const HEX_ERRORS: [&str; 4] = [
+    "hex-encoded bytes",
+    "invalid character",
+    "odd number of digits",
+    "invalid string length",
+];
 
 /// Decodes an `ExportTraceServiceRequest` in protobuf.
 ///
@@ -34,9 +41,11 @@ pub fn json(body: &[u8]) -> Result<ExportTraceServiceRequest, OtlpError> {
     serde_json::from_slice(body).map_err(|err| {
         let message = err.to_string();
         let hint = if message.starts_with("recursion limit exceeded") {
-            TOO_DEEP
+            format!(" ({TOO_DEEP})")
+        } else if HEX_ERRORS.iter().any(|error| message.contains(error)) {
+            " (trace and span ids are hex strings)".to_owned()
         } else {
-            "trace and span ids are hex strings"
+            String::new()
         };
         OtlpError::Json { message, hint }
     })
@@ -118,5 +127,26 @@ mod tests {
         let body = [0x0a, 0x03, 0x1a, 0x01, 0xff];
         let message = protobuf(&body[..]).expect_err("invalid UTF-8").to_string();
         assert!(message.contains("not UTF-8"), "{message}");
+    }
+
+    #[test]
+    fn the_hex_hint_comes_only_with_an_id_that_is_not_hex() {
+        let span = |trace_id: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"{trace_id}",
+                "spanId":"00f067aa0ba902b7"}}]}}]}}]}}"#
+            )
+        };
+        let base64 = json(span("S/kvNXezTaajzpKdDg5HNg==").as_bytes());
+        let message = base64.expect_err("not hex").to_string();
+        assert!(
+            message.ends_with("(trace and span ids are hex strings)"),
+            "{message}"
+        );
+
+        let message = json(br#"{"resourceSpans": 7}"#)
+            .expect_err("not a list")
+            .to_string();
+        assert!(!message.contains("hex"), "{message}");
     }
 }

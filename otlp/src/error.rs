@@ -8,10 +8,10 @@ pub enum OtlpError {
     /// The body is not a protobuf `ExportTraceServiceRequest`.
     #[error("invalid OTLP protobuf body: {0}")]
     Protobuf(String),
-    /// The body is not an OTLP/JSON `ExportTraceServiceRequest`; `hint` says what is likely
-    /// wrong.
-    #[error("invalid OTLP/JSON body: {message} ({hint})")]
-    Json { message: String, hint: &'static str },
+    /// The body is not an OTLP/JSON `ExportTraceServiceRequest`; `hint`, when not empty, says
+    /// what is likely wrong (it starts with a space).
+    #[error("invalid OTLP/JSON body: {message}{hint}")]
+    Json { message: String, hint: String },
     /// The spans grouped per trace, each group repeating its resource and scope, would take
     /// more than `max_bytes`.
     #[error(
