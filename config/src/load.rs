@@ -1,6 +1,8 @@
 //! Reading and validating a config file.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -78,6 +80,10 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// The longest a receiver waits for a client: a day. Far longer is a mistake, and overflows
+/// the clock's arithmetic.
+const MAX_READ_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// Records every value of `config` that is not acceptable.
 fn validate(config: &Config, problems: &mut Problems) {
     const POSITIVE: &str = "must be greater than zero";
@@ -95,18 +101,34 @@ fn validate(config: &Config, problems: &mut Problems) {
     if gateway.receivers.max_in_flight_bytes == 0 {
         problems.push("receivers.max_in_flight_bytes", POSITIVE);
     }
-    let (grpc, http) = (gateway.receivers.grpc, gateway.receivers.http);
-    if grpc == http && grpc.port() != 0 {
-        problems.push(
-            "receivers.http",
-            format!("{http} is receivers.grpc's address too"),
-        );
+    let mut listeners = vec![
+        ("receivers.grpc", gateway.receivers.grpc),
+        ("receivers.http", gateway.receivers.http),
+    ];
+    listeners.extend(
+        gateway
+            .admin
+            .as_ref()
+            .map(|admin| ("admin.listen", admin.listen)),
+    );
+    for (i, &(key, addr)) in listeners.iter().enumerate() {
+        if let Some((other, _)) = listeners[..i].iter().find(|(_, o)| clash(addr, *o)) {
+            problems.push(key, format!("{addr} takes the port {other} listens on"));
+        }
     }
-    if gateway.receivers.read_header_timeout.is_zero() {
-        problems.push("receivers.read_header_timeout", POSITIVE);
-    }
-    if gateway.receivers.read_timeout.is_zero() {
-        problems.push("receivers.read_timeout", POSITIVE);
+    let timeouts = [
+        (
+            "receivers.read_header_timeout",
+            gateway.receivers.read_header_timeout,
+        ),
+        ("receivers.read_timeout", gateway.receivers.read_timeout),
+    ];
+    for (key, timeout) in timeouts {
+        if timeout.is_zero() {
+            problems.push(key, POSITIVE);
+        } else if timeout > MAX_READ_TIMEOUT {
+            problems.push(key, "must be at most 24h");
+        }
     }
     if gateway.storage.max_bytes == 0 {
         problems.push("storage.max_bytes", POSITIVE);
@@ -187,6 +209,15 @@ fn validate(config: &Config, problems: &mut Problems) {
         }
     }
     crate::security::validate(config, problems);
+}
+
+/// Whether two listeners cannot both bind: the same port on the same address, or on any
+/// address where one of them is the unspecified address (all interfaces). Port 0 picks a free
+/// port and never clashes.
+fn clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 #[cfg(test)]

@@ -113,16 +113,20 @@ impl AuthConfig {
     }
 }
 
-/// The probes' credentials must not be the clients': whoever holds those could send triggers.
+/// The probes' credentials must not be the clients', of either kind: whoever holds those
+/// could send triggers (a client may send any header).
 fn shares_a_credential(triggers: &AuthConfig, clients: &AuthConfig, problems: &mut Problems) {
     let message = "must differ from receivers.auth's, or every client could send triggers";
-    if triggers.bearer_token.is_some() && triggers.bearer_token == clients.bearer_token {
+    let theirs = [
+        clients.bearer_token.as_ref(),
+        clients.api_key.as_ref().map(|key| &key.value),
+    ];
+    let shared = |ours: Option<&Secret>| ours.is_some() && theirs.contains(&ours);
+    if shared(triggers.bearer_token.as_ref()) {
         problems.push("receivers.trigger_auth.bearer_token", message);
     }
-    if let (Some(ours), Some(theirs)) = (&triggers.api_key, &clients.api_key) {
-        if ours.header.eq_ignore_ascii_case(&theirs.header) && ours.value == theirs.value {
-            problems.push("receivers.trigger_auth.api_key.value", message);
-        }
+    if shared(triggers.api_key.as_ref().map(|key| &key.value)) {
+        problems.push("receivers.trigger_auth.api_key.value", message);
     }
 }
 

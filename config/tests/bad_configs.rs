@@ -263,6 +263,7 @@ receivers:
   grpc: 127.0.0.1:7317
   http: 127.0.0.1:7317
   read_timeout: 0s
+  read_header_timeout: 1000000h
 probe:
   detectors:
     - type: syscall_latency
@@ -271,9 +272,30 @@ probe:
     let err = error(Reader::Wbpf, text);
     assert_eq!(
         err.to_string(),
-        "bad.yaml:3:3: receivers.http: 127.0.0.1:7317 is receivers.grpc's address too\n\
+        "bad.yaml:3:3: receivers.http: 127.0.0.1:7317 takes the port receivers.grpc listens on\n\
          bad.yaml:4:3: receivers.read_timeout: must be greater than zero\n\
-         bad.yaml:7:7: probe.detectors[0]: set pids, comms or cgroups: timing every process's \
+         bad.yaml:5:3: receivers.read_header_timeout: must be at most 24h\n\
+         bad.yaml:8:7: probe.detectors[0]: set pids, comms or cgroups: timing every process's \
          syscalls would flood the gateway"
     );
+}
+
+#[test]
+fn listeners_on_one_port_clash_also_through_the_unspecified_address() {
+    let text = "\
+receivers:
+  grpc: 0.0.0.0:7317
+  http: 127.0.0.1:7317
+admin:
+  listen: 127.0.0.1:7317
+";
+    let err = error(Reader::Wbpf, text);
+    assert_eq!(
+        err.to_string(),
+        "bad.yaml:3:3: receivers.http: 127.0.0.1:7317 takes the port receivers.grpc listens on\n\
+         bad.yaml:5:3: admin.listen: 127.0.0.1:7317 takes the port receivers.grpc listens on"
+    );
+    let fine = "receivers: {grpc: 127.0.0.1:7317, http: 127.0.0.2:7317}\nadmin: {listen: \
+                127.0.0.1:0}\n";
+    parse_str(fine, "fine.yaml").expect("different addresses, and port 0, do not clash");
 }

@@ -113,6 +113,12 @@ fn each_bad_security_setting_names_file_line_and_key() {
             "bad.yaml:4:5: receivers.trigger_auth.bearer_token: must differ from receivers.auth's",
         ),
         (
+            "receivers:\n  auth: {bearer_token: same}\n  trigger_auth:\n    \
+             api_key: {header: x-probe-key, value: same}\n",
+            "bad.yaml:4:36: receivers.trigger_auth.api_key.value: must differ from \
+             receivers.auth's",
+        ),
+        (
             "admin:\n  auth:\n    bearer_token: two words\n",
             "bad.yaml:3:5: admin.auth.bearer_token: must be visible ASCII without spaces",
         ),
