@@ -19,12 +19,19 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use crate::throttle::Throttle;
 use crate::{tls, GatewayError};
 
 /// How long a client of the admin ports may take to send a request's headers (and, on a
 /// kept-alive connection, to start the next request): one that stops sending cannot hold a
 /// connection open. The OTLP receiver's is `receivers.read_header_timeout`.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the accept loop waits after a failed accept before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Warnings about failed accepts: one every 10 s, with how many were left out.
+static ACCEPT_FAILURES: Throttle = Throttle::new(10_000);
 
 /// Binds a listener, so that address errors surface at start, naming the receiver.
 pub async fn bind(
@@ -79,7 +86,12 @@ pub(crate) async fn serve_tls<H, F>(
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
-                warn!(receiver, error = %err, "accept failed");
+                // Out of file descriptors, say: accepting again at once would fail again, in a
+                // loop that burns a core and floods the log. Open connections close meanwhile.
+                if let Some(also_failed) = ACCEPT_FAILURES.admit() {
+                    warn!(receiver, error = %err, also_failed, "accept failed; pausing accepts");
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };

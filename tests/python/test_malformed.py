@@ -8,7 +8,10 @@ what the span limits repair is visible in the exported spans.
 import gzip
 import http.client
 import json
+import os
 import socket
+import subprocess
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -616,4 +619,32 @@ def test_a_client_that_stops_sending_is_cut_off_and_the_rest_are_served(tmp_path
         body_cut.close()
         assert serves(gateway), "the gateway stopped serving"
     finally:
+        gateway.stop()
+
+
+def test_out_of_file_descriptors_the_gateway_pauses_accepts_and_recovers(tmp_path):
+    gateway = Gateway(tmp_path, retention="30s")
+    held = []
+    try:
+        # Leave the running gateway few descriptors; RocksDB and the listeners hold some.
+        limit = len(os.listdir(f"/proc/{gateway.proc.pid}/fd")) + 8
+        prlimit = ["prlimit", f"--pid={gateway.proc.pid}", f"--nofile={limit}:{limit}"]
+        subprocess.run(prlimit, check=True, capture_output=True)
+        for _ in range(40):
+            connection = socket.create_connection(("127.0.0.1", gateway.http_port), timeout=5)
+            connection.sendall(b"POST /v1/traces HTTP/1.1\r\n")
+            held.append(connection)
+        time.sleep(2)  # Each refused connection waits in the backlog: accept keeps failing.
+
+        log = gateway.log_path.read_text()
+        assert "accept failed; pausing accepts" in log, log[-2000:]
+        # One warning per 10 s: a loop that did not pause would have written thousands.
+        assert log.count("accept failed") <= 2, log.count("accept failed")
+        for connection in held:
+            connection.close()
+        held.clear()
+        assert wait_for(lambda: serves(gateway), timeout=20), "the gateway did not recover"
+    finally:
+        for connection in held:
+            connection.close()
         gateway.stop()
