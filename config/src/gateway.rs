@@ -22,12 +22,13 @@ pub struct ReceiversConfig {
     /// requests are refused with HTTP 503 + `Retry-After` or gRPC `UNAVAILABLE` + `RetryInfo`,
     /// which OTLP exporters retry, instead of queueing without bound.
     pub max_in_flight_bytes: usize,
-    /// OTLP/HTTP: how long a client may take to send a request's headers, and on a kept-alive
-    /// connection to start its next request (the Collector's `read_header_timeout`).
+    /// How long a client may take to send a request's headers over HTTP, and on a kept-alive
+    /// connection to start its next request (the Collector's `read_header_timeout`); over gRPC,
+    /// to send its first bytes.
     #[serde(with = "crate::duration")]
     pub read_header_timeout: Duration,
-    /// OTLP/HTTP: how long a client may take to send a request's body once its headers are in
-    /// (408 past it).
+    /// How long a client may take to send a request's body over HTTP once its headers are in
+    /// (408 past it); how long a gRPC call may take before it is cancelled.
     #[serde(with = "crate::duration")]
     pub read_timeout: Duration,
     /// Credentials every OTLP request must carry; none asked when absent.

@@ -18,7 +18,7 @@ use crate::guard::Guard;
 use crate::lateral::LateralIndex;
 use crate::mode::Mode;
 use crate::policy_metrics::PolicyMetrics;
-use crate::receiver::{grpc, http, Ingestor};
+use crate::receiver::{grpc, http, Ingestor, ReadTimeouts};
 use crate::split::SplitOptions;
 use crate::stats::Counters;
 use crate::{admin, export, metrics, CompareReader, CompareSnapshot, GatewayError, GatewayStats};
@@ -127,12 +127,18 @@ impl Gateway {
             &addrs,
         )?
         .with_triggers(receivers.trigger_auth.as_ref(), &addrs)?;
-        let timeouts = http::ReadTimeouts {
+        let timeouts = ReadTimeouts {
             header: receivers.read_header_timeout,
             body: receivers.read_timeout,
         };
-        let (grpc_addr, grpc_server) =
-            grpc::serve(receivers.grpc, ingestor.clone(), &guard, stop_rx.clone()).await?;
+        let (grpc_addr, grpc_server) = grpc::serve(
+            receivers.grpc,
+            ingestor.clone(),
+            &guard,
+            timeouts,
+            stop_rx.clone(),
+        )
+        .await?;
         let (http_addr, http_server) =
             http::serve(receivers.http, ingestor, &guard, timeouts, stop_rx.clone()).await?;
 

@@ -86,12 +86,7 @@ pub(crate) async fn serve_tls<H, F>(
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
-                // Out of file descriptors, say: accepting again at once would fail again, in a
-                // loop that burns a core and floods the log. Open connections close meanwhile.
-                if let Some(also_failed) = ACCEPT_FAILURES.admit() {
-                    warn!(receiver, error = %err, also_failed, "accept failed; pausing accepts");
-                }
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                accept_failed(receiver, &err).await;
                 continue;
             }
         };
@@ -110,6 +105,16 @@ pub(crate) async fn serve_tls<H, F>(
             }
         });
     }
+}
+
+/// After a failed accept: warns (once per 10 s) and waits before the next one. Out of file
+/// descriptors, say, accepting again at once would fail again, in a loop that burns a core and
+/// floods the log; open connections close meanwhile.
+pub(crate) async fn accept_failed(receiver: &'static str, err: &std::io::Error) {
+    if let Some(also_failed) = ACCEPT_FAILURES.admit() {
+        warn!(receiver, error = %err, also_failed, "accept failed; pausing accepts");
+    }
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
 }
 
 async fn connection<S, H, F>(

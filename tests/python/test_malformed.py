@@ -611,7 +611,12 @@ def test_a_client_that_stops_sending_is_cut_off_and_the_rest_are_served(tmp_path
             b"Content-Length: 500\r\n\r\n{"
         )
 
+        # Connects to the gRPC port and says nothing, not even the HTTP/2 preface.
+        silent = socket.create_connection(("127.0.0.1", gateway.grpc_port), timeout=20)
+
         assert headers_cut.recv(4096) == b"", "a connection without whole headers stayed open"
+        assert silent.recv(4096) == b"", "a silent gRPC connection stayed open"
+        silent.close()
         answer = body_cut.recv(4096).decode()
         assert answer.startswith("HTTP/1.1 408"), answer
         assert "receivers.read_timeout" in answer, answer

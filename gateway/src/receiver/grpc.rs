@@ -9,16 +9,20 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tracing::warn;
 
+use super::grpc_incoming;
 use super::grpc_service::{Export, TraceServiceRoute};
-use super::Ingestor;
+use super::{Ingestor, ReadTimeouts};
 use crate::guard::{Admitted, Guard};
 use crate::throttle::Throttle;
 use crate::GatewayError;
+
+/// How often the server pings an idle client, and how long it waits for the answer.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Warnings about malformed requests: one every 10 s, with how many were left out.
 static MALFORMED: Throttle = Throttle::new(10_000);
@@ -68,13 +72,20 @@ pub async fn serve(
     addr: SocketAddr,
     ingestor: Ingestor,
     guard: &Guard,
+    timeouts: ReadTimeouts,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), GatewayError> {
     let (listener, local) = crate::http_server::bind("otlp/grpc", addr).await?;
 
+    // A call not answered within the body timeout is cancelled; a connection whose client
+    // stops answering HTTP/2 pings is closed.
+    let builder = tonic::transport::Server::builder()
+        .timeout(timeouts.body)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
     let mut server = match &guard.tls {
-        Some(tls) => tls.grpc_server(tonic::transport::Server::builder())?,
-        None => tonic::transport::Server::builder(),
+        Some(tls) => tls.grpc_server(builder)?,
+        None => builder,
     };
     let limit = ingestor.max_request_bytes;
     let refused = ingestor.clone();
@@ -85,7 +96,7 @@ pub async fn serve(
     } else {
         server.add_service(service)
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = grpc_incoming::incoming(listener, timeouts.header, stop.clone());
 
     Ok((local, async move {
         let shutdown = async move {

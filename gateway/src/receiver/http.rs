@@ -24,19 +24,11 @@ use prost::Message;
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::Ingestor;
+use super::{Ingestor, ReadTimeouts};
 use crate::auth::Refusal;
 use crate::guard::Guard;
 use crate::throttle::Throttle;
 use crate::GatewayError;
-
-/// How long a client may take over each part of a request (`receivers.read_header_timeout`,
-/// `receivers.read_timeout`).
-#[derive(Debug, Clone, Copy)]
-pub struct ReadTimeouts {
-    pub header: Duration,
-    pub body: Duration,
-}
 
 /// Warnings about malformed requests: one every 10 s, with how many were left out.
 static MALFORMED: Throttle = Throttle::new(10_000);

@@ -2,10 +2,12 @@
 
 mod admission;
 pub mod grpc;
+mod grpc_incoming;
 mod grpc_service;
 pub mod http;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -23,6 +25,16 @@ use crate::split::{split, SplitOptions};
 use crate::stats::Counters;
 use crate::throttle::Throttle;
 use crate::GatewayError;
+
+/// How long a client may take over each part of a request (`receivers.read_header_timeout`,
+/// `receivers.read_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTimeouts {
+    /// Until an HTTP request's headers are in; until a gRPC client's first bytes.
+    pub header: Duration,
+    /// Until an HTTP request's body is in; until a gRPC call is answered.
+    pub body: Duration,
+}
 
 /// Warnings about requests accepted in part: one every 10 s, with how many were left out.
 static PARTIAL: Throttle = Throttle::new(10_000);
