@@ -14,10 +14,19 @@ STOP_GRACE_S = 30.0
 LOG_TAIL_CHARS = 4000
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free right now and not given before in this test run: the kernel can
+    hand the same free port to two calls in a row, and one process's two listeners then clash."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
