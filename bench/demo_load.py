@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ports import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/wbpf-target")) / "release"
 WBPF = TARGET / "wbpf"
@@ -27,14 +29,12 @@ LATE_S = 0.001
 PR_SET_TIMERSLACK = 29
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def free_triple():
-    for base in range(31_000, 60_000, 3):
+    """Three consecutive free ports, below the kernel's ephemeral range (whose ports any
+    outgoing connection may take before the services bind them)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral = int(f.read().split()[0])
+    for base in range(10_000, max(ephemeral, 10_300) - 3, 3):
         socks = []
         try:
             for i in range(3):
@@ -48,19 +48,6 @@ def free_triple():
             for s in socks:
                 s.close()
     raise RuntimeError("no three free ports")
-
-
-def wait_port(port, proc, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:2]} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 def stop(proc):
@@ -134,7 +121,7 @@ def start_workload(procs, otlp_http_port, tmp, tracing=True):
     else:
         command.append("--no-tracing")
     workload = procs.spawn("workload", command)
-    wait_port(base, workload)
+    wait_for_port(base, proc=workload)
     return workload, base, children(workload.pid)
 
 

@@ -18,7 +18,6 @@ table in BENCHMARKS.md between its markers, and the chart bench/results/edge_cas
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ports import free_port, wait_for_port
 from report import write_benchmarks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,23 +35,6 @@ PEERS = Path(os.environ.get("WBPF_PEERS_DIR", "/var/tmp/wbpf-peers")) / "bin"
 JAEGER_CONFIG = ROOT / "bench" / "peers" / "jaeger" / "memstore.yaml"
 RESULTS = ROOT / "bench" / "results"
 FAULT_KINDS = ["far_memory_stall", "leak", "stale_access", "double_release", "fault_storm"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 def get_json(url):

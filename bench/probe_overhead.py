@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from demo_load import (ROOT, WBPF, Connection, Processes, closed_loop, cpu_seconds, free_port,
-                       open_loop, peak_rss_mib, start_probe, start_workload, wait_port)
+                       open_loop, peak_rss_mib, start_probe, start_workload, wait_for_port)
 
 KINDS = ["none", "demo", "all"]
 
@@ -89,7 +89,7 @@ def measure(kind, args, tmp):
     try:
         gateway = procs.spawn("gateway", [str(WBPF), "gateway", "--config",
                                           str(tmp / "gateway.yaml")])
-        wait_port(grpc, gateway)
+        wait_for_port(grpc, proc=gateway)
         _, base, services = start_workload(procs, http, tmp)
         before = bpf_programs()
         probe = start_probe(procs, grpc, kind, tmp) if kind != "none" else None

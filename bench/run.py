@@ -15,12 +15,12 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from ports import free_port, wait_for_port
 from report import line_chart, write_benchmarks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +38,6 @@ POLICIES = """\
         type: boolean_attribute
         boolean_attribute: {key: wbpf.trigger, value: true}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wbpf_config(mode, grpc, sink, data):
@@ -96,16 +90,6 @@ def disk_bytes(path):
             except OSError:
                 pass
     return total
-
-
-def wait_for_port(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
 def run_one(system, rate, args, work):

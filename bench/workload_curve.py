@@ -53,7 +53,7 @@ from pathlib import Path
 
 from demo_load import (ROOT, WBPF, WORKLOAD, Processes, cpu_seconds, free_port,
                        gateway_metrics, machine_busy_seconds, open_loop, start_probe,
-                       start_workload, stop, wait_port)
+                       start_workload, stop, wait_for_port)
 from report import line_chart, write_benchmarks
 
 CONFIGS = ["native", "tail", "triggered"]
@@ -103,7 +103,7 @@ def measure(config, rate, args, tmp):
             (tmp / "gateway.yaml").write_text(gateway_config(config, tmp, grpc, http, admin))
             gateway = procs.spawn("gateway", [str(WBPF), "gateway", "--config",
                                               str(tmp / "gateway.yaml")])
-            wait_port(grpc, gateway)
+            wait_for_port(grpc, proc=gateway)
             tracing_pids["gateway"] = gateway.pid
         workload, base, services = start_workload(procs, http, tmp, tracing=config != "native")
         workload_started = time.monotonic()
