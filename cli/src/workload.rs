@@ -60,8 +60,13 @@ pub async fn run(args: WorkloadArgs) -> anyhow::Result<()> {
         publish_context: true,
         tracing: !args.no_tracing,
     };
+    // The pool and the frontend's figures belong to this run: they go when it ends.
+    let run_files = [options.pool_path.clone(), options.stats.clone()];
     let workload = tokio::task::spawn_blocking(move || wbpf_demo::spawn(&options)).await??;
     crate::signals::terminated().await?;
     tokio::task::spawn_blocking(move || workload.stop()).await??;
+    for file in run_files {
+        let _ = std::fs::remove_file(file);
+    }
     Ok(())
 }
